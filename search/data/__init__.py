@@ -1,0 +1,1 @@
+"""Datasets: named (bundled or downloaded) and files, split and preprocessed."""
