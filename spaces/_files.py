@@ -137,23 +137,69 @@ class _YamlReader:
         return self.loader.construct_object(node, deep=True)
 
 
+class _Duplicated(dict):  # type: ignore[type-arg]
+    """A JSON object with a repeated key, reported with its path once parsing is done."""
+
+    key = ""
+
+
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise SpecError(f"duplicate key {key!r}", hint="each key may appear once in an object")
+            dup = _Duplicated(out)
+            dup.key = key
+            return dup
         out[key] = value
     return out
+
+
+def _find_duplicate(data: Any, path: tuple[PathPart, ...] = ()) -> SpecError | None:
+    if isinstance(data, _Duplicated):
+        return SpecError(f"duplicate key {data.key!r}", path=path + (data.key,),
+                         hint="each key may appear once in an object")
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = _find_duplicate(value, path + (key,))
+        if found is not None:
+            return found
+    return None
+
+
+def _parse_json(text: str, name: str) -> Any:
+    try:
+        data = json.loads(text, object_pairs_hook=_reject_duplicates)
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"is not valid JSON: {exc.msg}", source=name, line=exc.lineno) from None
+    duplicate = _find_duplicate(data)
+    if duplicate is not None:
+        raise duplicate.located(source=name)
+    return data
+
+
+def _parse_toml(text: str, name: str) -> Any:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        at = re.search(r" \(at line (\d+), column \d+\)$", message)
+        line = int(at.group(1)) if at else None
+        message = message[: at.start()] if at else message
+        raise SourceError(f"is not valid TOML: {message}", source=name, line=line) from None
+
+
+def _check_exists(p: Path, name: str) -> None:
+    if not p.exists():
+        raise SourceError("file does not exist", source=name, hint="check the path and the working directory")
+    if p.is_dir():
+        raise SourceError("is a directory, not a file", source=name, hint="name a .yaml, .json or .toml file")
 
 
 def read_text(path: str | Path) -> str:
     """Read a file as UTF-8 text with clear errors for the usual mistakes."""
     p = Path(path)
     name = str(path)
-    if not p.exists():
-        raise SourceError("file does not exist", source=name, hint="check the path and the working directory")
-    if p.is_dir():
-        raise SourceError("is a directory, not a file", source=name, hint="name a .yaml, .json or .toml file")
+    _check_exists(p, name)
     size = p.stat().st_size
     if size > MAX_BYTES:
         raise SourceError(
@@ -176,12 +222,22 @@ def read_text(path: str | Path) -> str:
 def read_document(path: str | Path) -> Document:
     """Parse a YAML, JSON or TOML file into plain data, with line numbers for YAML."""
     name = str(path)
+    _check_exists(Path(path), name)  # before the extension: "does not exist" says more
     fmt = SUFFIXES.get(Path(path).suffix.lower())
     if fmt is None:
         raise SourceError(
             f"has an unknown extension {Path(path).suffix!r}", source=name, hint="use .yaml, .yml, .json or .toml"
         )
     text = read_text(path)
+    try:
+        return _parse(fmt, text, name)
+    except RecursionError:
+        raise SourceError(
+            "nests too deeply to be read", source=name, hint="a study file needs a few levels of nesting"
+        ) from None
+
+
+def _parse(fmt: str, text: str, name: str) -> Document:
     if fmt == "yaml":
         reader = _YamlReader(name)
         try:
@@ -194,19 +250,9 @@ def read_document(path: str | Path) -> Document:
             raise SourceError(f"is not valid YAML: {exc}", source=name) from None
         doc = Document(data, name, reader.lines)
     elif fmt == "json":
-        try:
-            data = json.loads(text, object_pairs_hook=_reject_duplicates)
-        except json.JSONDecodeError as exc:
-            raise SourceError(f"is not valid JSON: {exc.msg}", source=name, line=exc.lineno) from None
-        except SpecError as exc:
-            raise exc.located(source=name)
-        doc = Document(data, name)
+        doc = Document(_parse_json(text, name), name)
     else:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise SourceError(f"is not valid TOML: {exc}", source=name) from None
-        doc = Document(data, name)
+        doc = Document(_parse_toml(text, name), name)
     if not isinstance(doc.data, Mapping):
         raise SourceError(
             f"must hold a mapping at the top level, but holds {type(doc.data).__name__}",

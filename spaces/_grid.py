@@ -40,13 +40,11 @@ def grid_values(param: Param, points: int = DEFAULT_POINTS) -> list[Any]:
     else:
         raw = [param.low + (param.high - param.low) * i / (n - 1) for i in range(n)]
     raw[0], raw[-1] = param.low, param.high
-    step = param.effective_step if isinstance(param, Int) else param.step
-    if step:
-        raw = [param.low + round((v - param.low) / step) * step for v in raw]
     if isinstance(param, Int):
-        values: list[Any] = [int(round(v)) for v in raw]
+        step = param.effective_step
+        values: list[Any] = [int(param.low + round((v - param.low) / step) * step) for v in raw]
     else:
-        values = [float(v) for v in raw]
+        values = [param.on_step(float(v)) for v in raw]
     return list(dict.fromkeys(values))
 
 
@@ -76,8 +74,21 @@ def sub_grids(space: SearchSpace, points: int = DEFAULT_POINTS) -> list[SubGrid]
                 continue
             active.add(p.name)
             grid[p.name] = [a[p.name]] if p.name in controllers else list(values[p.name])
-        grids.append(grid)
+        grids.extend(_split_zero_layers(space, grid))
     return _merge(grids)
+
+
+def _split_zero_layers(space: SearchSpace, grid: SubGrid) -> list[SubGrid]:
+    """Give a layer count of 0 its own sub-grid without the per-layer parameters it removes."""
+    for count in sorted({space[k].per_layer for k in grid if space[k].per_layer}):  # type: ignore[type-var]
+        if 0 not in grid.get(count, ()):
+            continue
+        empty = {k: v for k, v in grid.items() if space[k].per_layer != count}
+        empty[count] = [0]
+        rest = [v for v in grid[count] if v != 0]
+        tail = _split_zero_layers(space, {**grid, count: rest}) if rest else []
+        return _split_zero_layers(space, empty) + tail
+    return [grid]
 
 
 def _merge(grids: list[SubGrid]) -> list[SubGrid]:

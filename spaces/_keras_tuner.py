@@ -17,20 +17,38 @@ from spaces._space import SearchSpace, layer_name
 Scope = tuple[str, tuple[Scalar, ...]]
 
 
+def _kt_when_values(param: Param, values: tuple[Scalar, ...]) -> tuple[Scalar, ...]:
+    """The condition values as Keras Tuner holds them: a stepped float keeps its raw ``low + k*step``."""
+    if not isinstance(param, Float) or param.step is None:
+        return values
+    out: list[Scalar] = []
+    for v in values:
+        raw = param.low + round((float(v) - param.low) / param.step) * param.step  # KT's value of index k
+        out.append(raw if param.on_step(raw) == v else v)
+    return tuple(out)
+
+
 def declare_keras_tuner(hp: Any, param: Param, name: str) -> Any:
     """Declare ``param`` as ``name`` on a ``keras_tuner.HyperParameters``; returns its value."""
     if isinstance(param, Int):
-        return hp.Int(
-            name, param.low, param.high, step=param.step, sampling="log" if param.log else "linear"
-        )
+        # KT reads `step` as a multiplier under log sampling and refuses step=1 there.
+        step = None if param.log else param.step
+        return hp.Int(name, param.low, param.high, step=step, sampling="log" if param.log else "linear")
     if isinstance(param, Float):
-        return hp.Float(
-            name, param.low, param.high, step=param.step, sampling="log" if param.log else "linear"
-        )
+        if param.step is None:
+            return hp.Float(name, param.low, param.high, sampling="log" if param.log else "linear")
+        # KT counts the values as floor((max - min) / step) + 1, which loses `high` when the
+        # division rounds down (0.9 // 0.1 == 8.0). Half a step of headroom gives the exact
+        # count; on_step maps KT's low + k*step to the same value Optuna and the grid give.
+        value = hp.Float(name, param.low, param.high + param.step / 2, step=param.step)
+        return None if value is None else param.on_step(value)
     if isinstance(param, Bool):
         return hp.Boolean(name)
     if isinstance(param, Categorical):
-        return hp.Choice(name, list(param.choices))
+        value = hp.Choice(name, list(param.choices))
+        if value is not None and isinstance(param.choices[0], bool):
+            return bool(value)  # KT's Choice stores booleans as 0 and 1
+        return value
     if isinstance(param, Fixed):
         return hp.Fixed(name, param.value)
     raise TypeError(f"no Keras Tuner hyperparameter for {type(param).__name__}")
@@ -40,7 +58,8 @@ def _scopes(space: SearchSpace, param: Param) -> list[Scope]:
     """All conditions of ``param``, its ancestors' first (KT does not inherit them)."""
     scopes: list[Scope] = []
     for parent, values in param.when:
-        scopes += _scopes(space, space[parent]) + [(parent, values)]
+        target = space[parent]
+        scopes += _scopes(space, target) + [(parent, _kt_when_values(target, values))]
     if param.per_layer is not None:
         scopes += _scopes(space, space[param.per_layer])
     seen: list[Scope] = []

@@ -42,7 +42,8 @@ def to_optuna(space: SearchSpace) -> Callable[[optuna.trial.BaseTrial], dict[str
             dist = distributions[param.name]
             if dist is None:
                 return param.value  # type: ignore[attr-defined]
-            return trial._suggest(name, dist)
+            value = trial._suggest(name, dist)
+            return param.on_step(value) if isinstance(param, Float) else value
 
         return space.walk(choose)
 

@@ -30,6 +30,13 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
+def _is_count(value: Any) -> bool:
+    """Whether ``value`` can be a layer count (a whole number, not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return float(value).is_integer()
+
+
 def layer_name(name: str, index: int) -> str:
     """The name of layer ``index``'s copy of a per-layer parameter (``units_0``)."""
     return f"{name}_{index}"
@@ -133,9 +140,10 @@ class SearchSpace:
             if param.per_layer is None:
                 config[param.name] = choose(param, param.name)
                 continue
-            if param.per_layer not in config:
+            count = config.get(param.per_layer)
+            if not _is_count(count):  # missing or not a whole number: check_config reports it
                 continue
-            for i in range(int(config[param.per_layer])):
+            for i in range(int(count)):
                 name = layer_name(param.name, i)
                 config[name] = choose(param, name)
         return config
@@ -193,9 +201,10 @@ class SearchSpace:
                     raise SpecError(
                         f"'{p.per_layer}' is itself per-layer and cannot count layers", path=(p.name, "per_layer")
                     )
-                for i in range(count.high):
-                    clash = layer_name(p.name, i)
-                    if clash in params:
+                for clash in params:  # not range(count.high): high may be huge
+                    base, _, index = clash.rpartition("_")
+                    if base == p.name and index.isdigit() and layer_name(base, int(index)) == clash \
+                            and int(index) < count.high:
                         raise SpecError(
                             f"layer copy '{clash}' clashes with the parameter of that name",
                             path=(p.name, "per_layer"),
@@ -264,7 +273,7 @@ def param_from_dict(name: str, body: Any) -> Param:
             hint=f"add type: one of {', '.join(PARAM_KINDS)}",
         )
     kind = body["type"]
-    if kind not in PARAM_KINDS:
+    if not isinstance(kind, str) or kind not in PARAM_KINDS:
         raise SpecError(
             f"unknown type {kind!r}; known types are {', '.join(PARAM_KINDS)}",
             path=(name, "type"),

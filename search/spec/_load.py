@@ -26,6 +26,7 @@ class Study:
     metric: str
     direction: str
     source: str | None = None
+    root: str | None = None  # folder relative paths resolve against (default: the file's folder)
 
     @property
     def name(self) -> str:
@@ -34,6 +35,8 @@ class Study:
     @property
     def base_dir(self) -> Path:
         """Relative paths in the file (data, export) are relative to the file's folder."""
+        if self.root:
+            return Path(self.root)
         return Path(self.source).resolve().parent if self.source else Path.cwd()
 
 
@@ -50,15 +53,30 @@ def _fields_at(model: type[pydantic.BaseModel], loc: Sequence[PathPart]) -> list
     return list(model.model_fields)
 
 
-def _translate(exc: pydantic.ValidationError, prefix: tuple[PathPart, ...] = ()) -> TuneforgeError:
-    """The first pydantic error as a TuneforgeError with its path."""
-    err = exc.errors()[0]
-    loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()))
+def _input_path(loc: Sequence[Any], data: Any, *, missing: bool) -> tuple[PathPart, ...]:
+    """The parts of a pydantic location that index the input: drops union members ('str', 'Folds')."""
+    kept: list[PathPart] = []
+    for i, part in enumerate(loc):
+        if isinstance(data, Mapping) and part in data or (
+            isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        ):
+            kept.append(part)
+            data = data[part]
+        elif missing and i == len(loc) - 1:
+            kept.append(part)  # the absent key itself
+    return tuple(kept)
+
+
+def _translate(exc: pydantic.ValidationError, data: Any, prefix: tuple[PathPart, ...] = ()) -> TuneforgeError:
+    """The deepest pydantic error (the union member the user meant) as a TuneforgeError with its path."""
+    located = [(_input_path(e["loc"], data, missing=e["type"] == "missing"), e) for e in exc.errors()]
+    rel, err = max(located, key=lambda pair: len(pair[0]))  # max keeps the first of equals
+    loc = prefix + rel
     cause = (err.get("ctx") or {}).get("error")
     if isinstance(cause, TuneforgeError):
         return cause.located(prefix=loc)
     if isinstance(cause, pydantic.ValidationError):
-        return _translate(cause, loc)
+        return _translate(cause, err.get("input"), loc)
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden":
         siblings = _fields_at(StudySpec, loc[:-1])
@@ -86,7 +104,7 @@ def study_from_dict(data: Mapping[str, Any], *, source: str | None = None, doc: 
         try:
             spec = StudySpec.model_validate(data)
         except pydantic.ValidationError as exc:
-            raise _translate(exc) from None
+            raise _translate(exc, data) from None
         space = _full_space(spec)
         builtin = not isinstance(spec.model, pydantic.BaseModel)
         try:

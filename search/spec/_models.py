@@ -7,6 +7,7 @@ join it as fixed parameters.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal
 
@@ -42,8 +43,8 @@ def parse_duration(value: int | float | str | None) -> float | None:
             raise ValueError(f"must be a duration like 90, '90s', '20m' or '1h30m', but got {value!r}")
         h, m, s = (float(g) if g else 0.0 for g in match.groups())
         seconds = h * 3600 + m * 60 + s
-    if seconds <= 0:
-        raise ValueError(f"must be a positive duration, but got {value!r}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"must be a positive, finite duration, but got {value!r}")
     return seconds
 
 

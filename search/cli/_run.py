@@ -1,0 +1,80 @@
+"""``tuneforge run``: run a study with parallel workers and export its best model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from search.cli._app import app
+from search.cli._render import state_counts, top_trials_table
+from search.spec import load_study, parse_duration
+from spaces import SpecError
+
+
+def _timeout(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(int(value) if value.isdigit() else value)
+    except ValueError as exc:
+        raise SpecError(str(exc), path=("--timeout",)) from None
+
+
+@app.command()
+def run(
+    study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="The study file.", show_default=False)],
+    trials: Annotated[Optional[int], typer.Option(min=1, help="Trial budget (total, resumed trials count).")] = None,
+    timeout: Annotated[Optional[str], typer.Option(help="Wall-clock budget: 90, 90s, 20m, 1h30m.")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes on this machine.")] = None,
+    storage: Annotated[Optional[str], typer.Option(help="Study storage URL (default: a journal file "
+                                                      "under .tuneforge/).")] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: "
+                                                           "$MLFLOW_TRACKING_URI or .tuneforge/mlflow.db).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Sampler and training seed.")] = None,
+    export_dir: Annotated[Optional[str], typer.Option(help="Where the best model goes.")] = None,
+    export: Annotated[bool, typer.Option(help="Export the best model at the end.")] = True,
+) -> None:
+    """Run (or resume) a study: parallel workers, every trial in MLflow, the best model exported."""
+    from search._quiet import import_tensorflow_quietly
+
+    study = load_study(study_file)
+    import_tensorflow_quietly()
+    from search.run import RunOptions, run_study
+
+    options = RunOptions(trials=trials, timeout=_timeout(timeout), workers=workers, storage=storage,
+                         tracking_uri=tracking_uri, seed=seed, export_dir=export_dir, export=export)
+    console = Console(stderr=True)
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(study.name, total=None, best="")
+
+        def progress(plan, records) -> None:
+            from search.run import best_of
+            from search.states import TrialState
+
+            done = sum(1 for t in records if t.state is not TrialState.RUNNING and not t.attrs.get("lost"))
+            best = best_of(records, study.direction)
+            text = f"best {study.metric}={best.value:.4f} (#{best.number})" if best else "no result yet"
+            bar.update(task, total=plan.budget, completed=min(done, plan.budget), best=text)
+
+        console.print(f"study '{study.name}': {study.spec.search.engine}/{study.spec.search.algorithm}, "
+                      f"objective {study.direction} {study.metric}; training the data once to check it…")
+        outcome = run_study(study, options, progress=progress)
+    out = Console()
+    out.print(f"{state_counts(outcome.trials)} in {outcome.seconds:.0f}s")
+    for death in outcome.deaths:
+        out.print(f"[yellow]recovered: {death} (its trial was retried)[/]")
+    out.print(top_trials_table(outcome.trials, study.direction, study.metric))
+    if outcome.best is not None:
+        b = outcome.best
+        test = ", ".join(f"{k}={v:.4f}" for k, v in b.test.items()) or "no test split"
+        out.print(f"best trial #{b.trial.number}: {study.metric}={b.trial.value:.4f}; test: {test}")
+        out.print(f"exported to {b.directory}")
+    elif export:
+        out.print("[yellow]no trial completed, nothing exported[/]")
+    out.print(f"browse the runs: mlflow ui --backend-store-uri {outcome.plan.tracking_uri}")

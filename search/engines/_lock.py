@@ -1,0 +1,68 @@
+"""A lock per study, so "count the trials, then start one" is one step across workers.
+
+Local files (journal, SQLite) use an ``fcntl`` lock file beside them; PostgreSQL
+uses an advisory lock, which works across machines. Other storages get no lock
+(the budget may then be overshot by a trial or two per worker).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from tracking._store import workdir
+
+
+def _key(study_name: str) -> int:
+    return int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
+
+
+class StudyLock:
+    """``with lock:`` holds the study's lock; reusable, one holder per process at a time."""
+
+    def __init__(self, storage_url: str, study_name: str) -> None:
+        self.storage_url = storage_url
+        self.study_name = study_name
+        self._engine = None
+        if storage_url.startswith(("postgresql", "postgres")):
+            import sqlalchemy
+
+            self._engine = sqlalchemy.create_engine(storage_url, pool_pre_ping=True, poolclass=sqlalchemy.pool.NullPool)
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        if self._engine is not None:
+            import sqlalchemy
+
+            with self._engine.connect() as conn:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _key(self.study_name)})
+                try:
+                    yield
+                finally:
+                    conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": _key(self.study_name)})
+            return
+        path = self._lock_path()
+        if path is None:
+            yield
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _lock_path(self) -> Path | None:
+        url = self.storage_url
+        if url.startswith("sqlite:///"):
+            base = Path(url[len("sqlite:///"):])
+        elif url.startswith("journal:"):
+            base = Path(url[len("journal:"):])
+        else:
+            return None
+        safe = hashlib.sha256(self.study_name.encode()).hexdigest()[:12]
+        return (base.parent if base.parent.exists() else workdir()) / "locks" / f"{safe}.lock"

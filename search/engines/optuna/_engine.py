@@ -1,0 +1,167 @@
+"""The Optuna engine: ask/tell on a shared study, with an exact budget and grid points once each.
+
+Counting the trials and starting the next one happen under the study's lock, so
+N workers never overshoot the budget. Trials lost to a dead or interrupted worker
+are marked (``lost``) and do not count: their retry copy (WAITING) takes their
+place and is always served first.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState as OState
+
+import spaces
+from search.engines._base import Engine, Ticket, TrialRecord
+from search.engines._lock import StudyLock
+from search.engines.optuna._algorithms import make_pruner, make_sampler
+from search.engines.optuna._storage import open_storage
+from search.models import value
+from search.spec import Study
+from search.states import TrialState
+from search.training import Pruned
+
+LOST = "lost"  # user attr on a FAIL trial whose worker died or was interrupted: it has a retry copy
+
+
+def enqueue_retry(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+    """Queue one retry copy of a lost trial (a retry is never retried again); True if queued."""
+    if "failed_trial" in trial.system_attrs:
+        return False
+    study.add_trial(optuna.trial.create_trial(
+        state=OState.WAITING,
+        params=trial.params,
+        distributions=trial.distributions,
+        system_attrs={"failed_trial": trial.number, "retry_history": [trial.number]},
+    ))
+    return True
+
+
+def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
+    """Finished and running trials count; lost ones (replaced by a retry) and waiting ones do not."""
+    if trial.state in (OState.COMPLETE, OState.PRUNED, OState.RUNNING):
+        return True
+    return trial.state == OState.FAIL and LOST not in trial.user_attrs
+
+
+def _searched(study: Study, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config without fixed values: what Optuna stores as params."""
+    return {k: v for k, v in config.items() if not isinstance(study.space.param_of(k), spaces.Fixed)}
+
+
+class OptunaEngine(Engine):
+    """One worker's view of a shared Optuna study."""
+
+    name = "optuna"
+
+    def __init__(self, study: Study, storage_url: str, *, budget: int, deadline: float | None = None,
+                 seed: int | None = None, parallel: bool = False, worker: str = "") -> None:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        self.study = study
+        self.worker = worker
+        self.direction = study.direction
+        self.algorithm = study.spec.search.algorithm or "tpe"
+        self.deadline = deadline
+        self.storage_url = storage_url
+        self.lock = StudyLock(storage_url, study.name)
+        self.optuna_study = optuna.load_study(
+            study_name=study.name,
+            storage=open_storage(storage_url),
+            sampler=make_sampler(self.algorithm, seed=seed, parallel=parallel),
+            pruner=make_pruner(study.spec.search.pruner, max_epochs=int(value(self._fixed(), "epochs"))),
+        )
+        self.suggest = spaces.to_optuna(study.space)
+        self.grid: list[dict[str, Any]] | None = None
+        if self.algorithm == "grid":
+            self.grid = [_searched(study, c) for c in spaces.iter_grid(study.space, study.spec.grid.points)]
+            budget = min(budget, len(self.grid))
+        self.budget = budget
+
+    def _fixed(self) -> dict[str, Any]:
+        return {p.name: p.value for p in self.study.space if isinstance(p, spaces.Fixed)}
+
+    # --- the contract ------------------------------------------------------------------
+    def ask(self) -> Ticket | None:
+        if self.deadline is not None and time.time() >= self.deadline:
+            return None
+        with self.lock.hold():
+            trials = self.optuna_study.get_trials(deepcopy=False)
+            if not any(t.state == OState.WAITING for t in trials):
+                if sum(counts_toward_budget(t) for t in trials) >= self.budget:
+                    return None
+                if self.grid is not None:
+                    point = self._next_grid_point(trials)
+                    if point is None:
+                        return None
+                    self.optuna_study.enqueue_trial(point)
+            trial = self.optuna_study.ask()
+            trial.set_user_attr("worker", self.worker)  # before anything can fail: recovery finds it by worker
+            config = self.suggest(trial)
+        system_attrs = self.optuna_study._storage.get_trial_system_attrs(trial._trial_id)
+        ticket = Ticket(trial.number, config, handle=trial, retry_of=system_attrs.get("failed_trial"))
+        if self.grid is None:
+            ticket.duplicate_of = self._duplicate(trial.number, _searched(self.study, config))
+        return ticket
+
+    def report(self, ticket: Ticket, epoch: int, logs: Mapping[str, float]) -> None:
+        trial: optuna.Trial = ticket.handle
+        metric = self.study.metric
+        if metric in logs:
+            trial.report(float(logs[metric]), step=epoch)
+            if trial.should_prune():
+                raise Pruned(f"pruned at epoch {epoch}")
+
+    def finish(self, ticket: Ticket, state: TrialState, value: float | None, attrs: Mapping[str, Any]) -> None:
+        trial: optuna.Trial = ticket.handle
+        for key, attr in attrs.items():
+            trial.set_user_attr(key, attr)
+        if state is TrialState.COMPLETE:
+            self.optuna_study.tell(trial, float(value))  # type: ignore[arg-type]
+        else:
+            self.optuna_study.tell(trial, state=state.to_optuna())
+
+    def finish_lost(self, ticket: Ticket, reason: str) -> None:
+        """End a trial whose training was interrupted: FAIL, marked lost, one retry queued."""
+        trial: optuna.Trial = ticket.handle
+        trial.set_user_attr(LOST, reason)
+        self.optuna_study.tell(trial, state=OState.FAIL)
+        enqueue_retry(self.optuna_study, self.optuna_study._storage.get_trial(trial._trial_id))
+
+    def set_attrs(self, ticket: Ticket, attrs: Mapping[str, Any]) -> None:
+        """Attach attributes to a running trial (worker id, MLflow run id)."""
+        for key, attr in attrs.items():
+            ticket.handle.set_user_attr(key, attr)
+
+    def trials(self) -> list[TrialRecord]:
+        return [to_record(t) for t in self.optuna_study.get_trials(deepcopy=False)]
+
+    # --- helpers -----------------------------------------------------------------------
+    def _next_grid_point(self, trials: list[optuna.trial.FrozenTrial]) -> dict[str, Any] | None:
+        assert self.grid is not None
+        taken = [t.params for t in trials if not (t.state == OState.FAIL and LOST in t.user_attrs)]
+        taken += [t.system_attrs.get("fixed_params", {}) for t in trials if t.state == OState.WAITING]
+        for point in self.grid:
+            if point not in taken:
+                return point
+        return None
+
+    def _duplicate(self, number: int, params: Mapping[str, Any]) -> int | None:
+        for t in self.optuna_study.get_trials(deepcopy=False, states=(OState.COMPLETE,)):
+            if t.number != number and t.params == dict(params):
+                return t.number
+        return None
+
+
+def to_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+    """An Optuna trial as a TrialRecord (config from the ``config`` attr when present)."""
+    config = trial.user_attrs.get("config")
+    config = json.loads(config) if isinstance(config, str) else dict(trial.params)
+    return TrialRecord(trial.number, TrialState.from_optuna(trial.state), trial.value, config,
+                       dict(trial.user_attrs))

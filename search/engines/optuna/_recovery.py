@@ -1,0 +1,44 @@
+"""Trials lost to a dead or interrupted worker: fail them and queue one retry copy each."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState as OState
+
+from search.engines.optuna._engine import LOST, enqueue_retry
+from search.engines.optuna._storage import open_storage
+
+
+@dataclass
+class LostTrial:
+    """A trial that was RUNNING when its worker went away."""
+
+    number: int
+    mlflow_run_id: str | None
+    retried: bool
+
+
+def recover_lost_trials(storage_url: str, study_name: str, *, workers: Collection[str] | None,
+                        reason: str) -> list[LostTrial]:
+    """Fail the RUNNING trials of ``workers`` (all when ``None``) and enqueue a retry of each.
+
+    A trial that is itself a retry is not retried again: each trial gets exactly one retry copy.
+    """
+    storage = open_storage(storage_url)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    lost: list[LostTrial] = []
+    for trial in study.get_trials(deepcopy=False, states=(OState.RUNNING,)):
+        if workers is not None and trial.user_attrs.get("worker") not in workers:
+            continue
+        try:
+            storage.set_trial_user_attr(trial._trial_id, LOST, reason)
+            if not storage.set_trial_state_values(trial._trial_id, OState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # the worker finished it after all
+        retry = enqueue_retry(study, trial)
+        lost.append(LostTrial(trial.number, trial.user_attrs.get("mlflow_run_id"), retry))
+    return lost

@@ -1,0 +1,47 @@
+"""Optuna storages: a journal file under ``.tuneforge/`` by default, or any URL Optuna accepts.
+
+Why a journal file locally: it is Optuna's storage for several processes on one
+machine; every write is an append under a file lock, so parallel workers never
+see SQLite's "database is locked". PostgreSQL (``--storage postgresql://...``)
+serves many machines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from spaces import TuneforgeError
+from tracking._store import workdir
+
+
+class StorageError(TuneforgeError):
+    """The study storage cannot be opened."""
+
+
+def resolve_storage_url(url: str | None) -> str:
+    """``--storage`` as given, or ``journal:<.tuneforge>/optuna.journal``."""
+    if url:
+        if url.endswith(".journal") and not url.startswith("journal:"):
+            return f"journal:{Path(url).resolve()}"
+        return url
+    return f"journal:{workdir() / 'optuna.journal'}"
+
+
+def open_storage(url: str) -> Any:
+    """An Optuna storage object for a resolved URL."""
+    import optuna
+
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend
+
+        path = Path(url[len("journal:"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    except Exception as exc:  # bad URL, unreachable server, missing driver
+        raise StorageError(
+            f"cannot open study storage {url!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+            hint="check the URL, that the server runs and accepts connections",
+        ) from None

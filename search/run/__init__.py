@@ -1,0 +1,106 @@
+"""``tuneforge run``: prepare the study, supervise the workers, export the best model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from search.engines import TrialRecord
+from search.run._best import BestModel, export_best, export_dir_for
+from search.run._data import dataset_for
+from search.run._plan import RunPlan
+from search.run._prepare import StudyMismatchError, prepare_run, stored_study
+from search.spec import Study
+from search.states import TrialState
+from tracking._store import resolve_tracking_uri, workdir
+
+
+@dataclass
+class RunOptions:
+    """Command-line overrides of the study file."""
+
+    trials: int | None = None
+    timeout: float | None = None
+    workers: int | None = None
+    storage: str | None = None
+    tracking_uri: str | None = None
+    seed: int | None = None
+    export_dir: str | None = None
+    export: bool = True
+
+
+@dataclass
+class RunOutcome:
+    """What a run did: its plan, every trial, the best model and the workers' fate."""
+
+    plan: RunPlan
+    trials: list[TrialRecord]
+    best: BestModel | None
+    seconds: float
+    deaths: list[str] = field(default_factory=list)
+
+
+def load_records(storage_url: str, study_name: str) -> Callable[[], list[TrialRecord]]:
+    """A function that reads the study's trials afresh each call."""
+    import optuna
+
+    from search.engines.optuna import open_storage, to_record
+
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+    return lambda: [to_record(t) for t in study.get_trials(deepcopy=False)]
+
+
+def best_of(trials: list[TrialRecord], direction: str) -> TrialRecord | None:
+    """The best complete trial (earliest on ties)."""
+    complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
+    if not complete:
+        return None
+    sign = 1.0 if direction == "maximize" else -1.0
+    return max(complete, key=lambda t: (sign * t.value, -t.number))  # type: ignore[operator]
+
+
+def run_study(study: Study, options: RunOptions,
+              progress: Callable[[RunPlan, list[TrialRecord]], None] | None = None) -> RunOutcome:
+    """Run (or resume) a study with local worker processes and export its best model."""
+    from search.engines.optuna import resolve_storage_url
+    from search.workers import Supervisor, cpu_count, plan_cpu_slots
+    from tracking import mlflow_log
+
+    start = time.time()
+    storage_url = resolve_storage_url(options.storage)
+    tracking_uri = resolve_tracking_uri(options.tracking_uri or study.spec.tracking.uri)
+    dataset = dataset_for(study)  # fails early, before any worker starts, on bad data
+    plan = prepare_run(study, storage_url=storage_url, tracking_uri=tracking_uri, trials=options.trials,
+                       timeout=options.timeout, seed=options.seed, workers=options.workers,
+                       data_sha256=dataset.info.sha256)
+    client = mlflow_log.client_for(tracking_uri)
+
+    def on_lost(lost: list[Any], reason: str) -> None:
+        for trial in lost:
+            if trial.mlflow_run_id:
+                mlflow_log.fail_run(client, trial.mlflow_run_id, reason)
+
+    records = load_records(storage_url, study.name)
+    supervisor = Supervisor(plan, plan_cpu_slots(plan.workers, cpu_count()), workdir() / "logs" / study.name,
+                            on_lost=on_lost)
+    try:
+        report = supervisor.run(tick=(lambda: progress(plan, records())) if progress else None)
+    except BaseException:
+        client.set_terminated(plan.parent_run_id, status="KILLED")
+        raise
+    trials = records()
+    best = best_of(trials, study.direction)
+    best_model = None
+    if best is not None and options.export:
+        best_model = export_best(study, best, dataset, train_seed=plan.train_seed,
+                                 directory=export_dir_for(study, options.export_dir),
+                                 tracking=(client, plan.parent_run_id))
+    client.set_terminated(plan.parent_run_id, status="FINISHED")
+    return RunOutcome(plan, trials, best_model, time.time() - start, report.deaths)
+
+
+__all__ = ["BestModel", "RunOptions", "RunOutcome", "RunPlan", "StudyMismatchError", "best_of", "dataset_for",
+           "export_best", "export_dir_for", "load_records", "prepare_run", "run_study", "stored_study"]

@@ -1,0 +1,118 @@
+"""Create or resume a study in its storage, and its parent run in MLflow.
+
+A study is stored with its spec and identity (space, data, model, objective).
+Running the same study again resumes it; a study of the same name whose identity
+differs is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from typing import Any
+
+import optuna
+
+from search.engines._fingerprint import describe_difference, fingerprint, study_identity
+from search.engines.optuna import open_storage
+from search.run._plan import RunPlan
+from search.spec import Study, study_from_dict
+from spaces import TuneforgeError
+from tracking import mlflow_log
+from tracking._versions import package_versions
+
+
+class StudyMismatchError(TuneforgeError):
+    """A study of that name exists with a different space, data, model or objective."""
+
+
+def _load_or_create(study: Study, storage: Any) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        existing = optuna.load_study(study_name=study.name, storage=storage)
+    except KeyError:
+        existing = None
+    if existing is None:
+        created = optuna.create_study(study_name=study.name, storage=storage, direction=study.direction,
+                                      load_if_exists=True)
+        attrs = created.user_attrs
+        if "fingerprint" not in attrs:  # we created it (not a racing process)
+            created.set_user_attr("fingerprint", fingerprint(study))
+            created.set_user_attr("identity", json.dumps(study_identity(study), sort_keys=True, default=str))
+            created.set_user_attr("spec", json.dumps(study.spec.to_dict(), default=str))
+            created.set_user_attr("base_dir", str(study.base_dir))
+            created.set_user_attr("created_at", time.time())
+        return created
+    stored = existing.user_attrs.get("fingerprint")
+    if stored != fingerprint(study):
+        old = json.loads(existing.user_attrs.get("identity", "{}"))
+        raise StudyMismatchError(
+            f"study '{study.name}' already exists in this storage with a different "
+            f"{describe_difference(old, study_identity(study))}",
+            hint="give the changed study a new `name`, or run it against another --storage",
+        )
+    return existing
+
+
+def stored_study(optuna_study: optuna.Study) -> Study:
+    """The Study a storage holds (workers read the spec from there, not from a local file)."""
+    spec = json.loads(optuna_study.user_attrs["spec"])
+    study = study_from_dict(spec)
+    return replace(study, root=optuna_study.user_attrs.get("base_dir"))
+
+
+def _parent_run(study: Study, optuna_study: optuna.Study, client: Any, experiment_id: str, *,
+                tracking_uri: str, data_sha256: str, seed: int | None) -> str:
+    key = f"mlflow_parent_run:{tracking_uri}"
+    run_id = optuna_study.user_attrs.get(key)
+    if run_id:
+        try:
+            client.update_run(run_id, status="RUNNING")
+            return run_id
+        except Exception:  # noqa: BLE001 - the run was deleted: start a new one
+            pass
+    s = study.spec
+    params = {
+        "space": json.dumps(study.space.to_dict()),
+        "data": json.dumps(s.data.model_dump(mode="json")),
+        "data_sha256": data_sha256,
+        "task": study.task,
+        "model": s.model if isinstance(s.model, str) else s.model.builder,
+        "engine": s.search.engine,
+        "algorithm": s.search.algorithm,
+        "pruner": s.search.pruner,
+        "objective": f"{study.direction} {study.metric}",
+        "seed": seed,
+        **{f"version.{k}": v for k, v in package_versions().items()},
+    }
+    run_id = mlflow_log.start_parent_run(client, experiment_id, study.name, params=params,
+                                         tags={"engine": s.search.engine, "algorithm": str(s.search.algorithm)})
+    optuna_study.set_user_attr(key, run_id)
+    return run_id
+
+
+def prepare_run(study: Study, *, storage_url: str, tracking_uri: str, trials: int | None, timeout: float | None,
+                seed: int | None, workers: int | None, data_sha256: str) -> RunPlan:
+    """Create or resume the study and its parent run; returns the plan workers follow."""
+    s = study.spec
+    optuna_study = _load_or_create(study, open_storage(storage_url))
+    client = mlflow_log.client_for(tracking_uri)
+    experiment = s.tracking.experiment or study.name
+    experiment_id = mlflow_log.ensure_experiment(client, experiment, tracking_uri)
+    sampler_seed = seed if seed is not None else s.search.seed
+    parent = _parent_run(study, optuna_study, client, experiment_id, tracking_uri=tracking_uri,
+                         data_sha256=data_sha256, seed=sampler_seed)
+    timeout = timeout if timeout is not None else s.search.timeout
+    return RunPlan(
+        study_name=study.name,
+        storage_url=storage_url,
+        tracking_uri=tracking_uri,
+        experiment_id=experiment_id,
+        parent_run_id=parent,
+        budget=trials if trials is not None else s.search.trials,
+        deadline=time.time() + timeout if timeout else None,
+        sampler_seed=sampler_seed,
+        train_seed=sampler_seed if sampler_seed is not None else s.data.seed,
+        workers=workers if workers is not None else s.search.workers,
+    )

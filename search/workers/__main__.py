@@ -1,0 +1,3 @@
+from search.workers._worker import main
+
+main()

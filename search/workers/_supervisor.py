@@ -1,0 +1,163 @@
+"""Start N worker processes on one study and keep the study healthy until its budget is spent.
+
+A worker that dies (``kill -9``, out of memory) has its running trial failed,
+marked lost and queued for one retry, its MLflow run marked FAILED, and its slot
+restarted. Ctrl-C interrupts every worker: each fails its running trial (queued
+for retry, so a later run resumes it) and exits; stragglers are killed and
+recovered the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from search.engines.optuna import LostTrial, recover_lost_trials
+from search.run._plan import RunPlan
+from search.workers._slots import Slot
+from spaces import TuneforgeError
+
+EXIT_FATAL = 2  # the study is broken: every worker would fail the same way
+EXIT_CRASH = 3  # a bug in tuneforge: restarting would repeat it
+STOP_GRACE_SECONDS = 30.0
+
+
+class WorkerError(TuneforgeError):
+    """A worker stopped on an error in the study itself (every worker would hit it)."""
+
+
+@dataclass
+class _Worker:
+    slot: Slot
+    worker_id: str
+    proc: subprocess.Popen
+    log_path: Path
+    restarts: int = 0
+
+
+@dataclass
+class SupervisorReport:
+    """What happened to the workers during one run."""
+
+    lost: list[LostTrial] = field(default_factory=list)
+    deaths: list[str] = field(default_factory=list)
+    restarts: int = 0
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+def _last_error(log_path: Path) -> str:
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "see the worker log"
+    errors = [line for line in lines if line.startswith("error: ")]
+    return errors[-1][len("error: "):] if errors else (lines[-1] if lines else "no output")
+
+
+class Supervisor:
+    """Owns the worker processes of one ``tuneforge run``."""
+
+    def __init__(self, plan: RunPlan, slots: list[Slot], log_dir: Path, *, max_restarts: int = 3,
+                 on_lost: Callable[[list[LostTrial], str], None] | None = None) -> None:
+        self.plan = plan
+        self.slots = slots
+        self.log_dir = log_dir
+        self.max_restarts = max_restarts
+        self.on_lost = on_lost
+        self.workers: dict[int, _Worker] = {}
+        self.report = SupervisorReport()
+        self._host = socket.gethostname()
+
+    # --- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for slot in self.slots:
+            self.workers[slot.index] = self._spawn(slot, restarts=0)
+
+    def _spawn(self, slot: Slot, *, restarts: int) -> _Worker:
+        worker_id = f"{self._host}-{os.getpid()}-w{slot.index}" + (f"-r{restarts}" if restarts else "")
+        log_path = self.log_dir / f"worker-{slot.index}" f"{'-r' + str(restarts) if restarts else ''}.log"
+        env = {**os.environ, **slot.env}
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "search.workers", self.plan.to_json(), worker_id, str(slot.index)],
+                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            )
+        return _Worker(slot, worker_id, proc, log_path, restarts)
+
+    def alive(self) -> list[_Worker]:
+        return [w for w in self.workers.values() if w.proc.poll() is None]
+
+    def poll(self) -> None:
+        """Handle workers that exited since the last poll."""
+        for index, w in list(self.workers.items()):
+            code = w.proc.poll()
+            if code is None or code == 0 or getattr(w, "handled", False):
+                continue
+            w.handled = True  # type: ignore[attr-defined]
+            if code in (EXIT_FATAL, EXIT_CRASH):
+                self.stop("another worker hit an error in the study")
+                raise WorkerError(f"worker {index} stopped: {_last_error(w.log_path)}", hint=f"log: {w.log_path}")
+            reason = f"worker {w.worker_id} died ({_describe_exit(code)})"
+            self.report.deaths.append(reason)
+            self._recover({w.worker_id}, reason)
+            if w.restarts < self.max_restarts and not self._deadline_passed():
+                self.workers[index] = self._spawn(w.slot, restarts=w.restarts + 1)
+                self.report.restarts += 1
+
+    def _deadline_passed(self) -> bool:
+        return self.plan.deadline is not None and time.time() >= self.plan.deadline
+
+    def _recover(self, workers: set[str] | None, reason: str) -> None:
+        lost = recover_lost_trials(self.plan.storage_url, self.plan.study_name, workers=workers, reason=reason)
+        self.report.lost.extend(lost)
+        if lost and self.on_lost is not None:
+            self.on_lost(lost, reason)
+
+    def stop(self, reason: str) -> None:
+        """Interrupt every worker, wait for them, kill stragglers, recover what they were running."""
+        for w in self.alive():
+            try:
+                os.killpg(w.proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for w in self.workers.values():
+            try:
+                w.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(w.proc.pid, signal.SIGKILL)
+                w.proc.wait()
+        self._recover(None, reason)
+
+    def run(self, tick: Callable[[], None] | None = None, interval: float = 0.5) -> SupervisorReport:
+        """Start the workers and supervise until all have exited; Ctrl-C stops them cleanly."""
+        self.start()
+        try:
+            while True:
+                self.poll()  # restarts dead workers, so "none alive" below means all are done
+                if tick is not None:
+                    tick()
+                if not self.alive():
+                    break
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            self.stop("interrupted (Ctrl-C)")
+            raise
+        self._recover(None, "its worker exited while it was running")  # orphans, if any
+        return self.report

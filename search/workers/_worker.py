@@ -1,0 +1,122 @@
+"""One worker process: join the study, then ask, train, report and finish until the budget is spent.
+
+Run as ``python -m search.workers PLAN_JSON WORKER_ID INDEX``. Exit status 0 when the
+budget is spent, 2 when the study itself is broken (the error is printed on one
+line), 3 on an unexpected exception (a bug: the traceback is in the log), 130 when
+interrupted (the running trial is failed and queued for retry).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+from search.run._plan import RunPlan
+from spaces import TuneforgeError
+
+EXIT_CRASH = 3  # an unexpected exception: a bug, restarting would only repeat it
+
+
+def _configure_threads() -> None:
+    from search._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    intra = int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0"))
+    inter = int(os.environ.get("TF_NUM_INTEROP_THREADS", "0"))
+    if intra:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+    if inter:
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+
+
+def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, plan: RunPlan, client: Any,
+              worker: str) -> None:
+    """Train one ticket and record it in the engine and in MLflow."""
+    from search.states import TrialState
+    from search.training import train_config
+    from tracking.mlflow_log import TrialRun
+
+    tags = {}
+    if ticket.retry_of is not None:
+        tags["retry_of"] = str(ticket.retry_of)
+    run = TrialRun(client, plan.experiment_id, plan.parent_run_id, study_name=study.name,
+                   trial_number=ticket.number, worker=worker, config=ticket.config, tags=tags)
+    engine.set_attrs(ticket, {"mlflow_run_id": run.run_id, "config": json.dumps(ticket.config)})
+    try:
+        if ticket.duplicate_of is not None:
+            original = next(t for t in engine.trials() if t.number == ticket.duplicate_of)
+            engine.finish(ticket, TrialState.COMPLETE, original.value, {"duplicate_of": ticket.duplicate_of})
+            run.finish(TrialState.COMPLETE, objective=original.value, metric=study.metric,
+                       tags={"duplicate_of": str(ticket.duplicate_of)})
+            return
+
+        def report(epoch: int, logs: dict[str, float]) -> None:
+            run.log_epoch(epoch, logs)
+            engine.report(ticket, epoch, logs)
+
+        result = train_config(ticket.config, dataset, model_kind=study.spec.model, metric=study.metric,
+                              direction=study.direction, report=report, seed=plan.train_seed,
+                              search_path=study.base_dir)
+    except KeyboardInterrupt:
+        engine.finish_lost(ticket, "interrupted")
+        run.finish(TrialState.FAIL, objective=None, metric=study.metric, error="interrupted (Ctrl-C or SIGTERM)")
+        raise
+    attrs = {"epochs": result.epochs_trained, "n_params": result.n_params, "seconds": round(result.seconds, 3)}
+    if result.error:
+        attrs["error"] = result.error
+    extra = {"n_params": result.n_params, "epochs_trained": result.epochs_trained}
+    engine.finish(ticket, result.state, result.objective, attrs)
+    run.finish(result.state, objective=result.objective, metric=study.metric, extra=extra, error=result.error,
+               tags={"pruned_at_epoch": str(result.epochs_trained - 1)} if result.state is TrialState.PRUNED else {})
+
+
+def work(plan: RunPlan, worker: str, index: int) -> int:
+    """The worker loop; returns the number of trials this worker ran."""
+    import optuna
+
+    from search.engines.optuna import OptunaEngine, open_storage
+    from search.run._data import dataset_for
+    from search.run._prepare import stored_study
+    from tracking.mlflow_log import client_for
+
+    _configure_threads()
+    from search._quiet import quiet_libraries
+
+    quiet_libraries()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna_study = optuna.load_study(study_name=plan.study_name, storage=open_storage(plan.storage_url))
+    study = stored_study(optuna_study)
+    dataset = dataset_for(study)
+    seed = None if plan.sampler_seed is None else plan.sampler_seed + index
+    engine = OptunaEngine(study, plan.storage_url, budget=plan.budget, deadline=plan.deadline, seed=seed,
+                          parallel=plan.workers > 1, worker=worker)
+    client = client_for(plan.tracking_uri)
+    done = 0
+    while (ticket := engine.ask()) is not None:
+        run_trial(engine, ticket, study=study, dataset=dataset, plan=plan, client=client, worker=worker)
+        done += 1
+    return done
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of a worker process."""
+    args = sys.argv[1:] if argv is None else argv
+    plan, worker, index = RunPlan.from_json(args[0]), args[1], int(args[2])
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        work(plan, worker, index)
+    except TuneforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug: show it in the log, tell the supervisor not to restart
+        traceback.print_exc()
+        print(f"error: worker crashed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_CRASH)

@@ -1,0 +1,1 @@
+"""MLflow logging, plots, model export and registry."""
