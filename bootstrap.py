@@ -41,7 +41,24 @@ def _ensure_venv() -> None:
         return
     _run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     _run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[test]")
+    _install_local_torch()
     STAMP.write_text(wanted)
+
+
+def _install_local_torch() -> None:
+    """Optuna's gp sampler needs PyTorch. Install it only from a wheel pip already has locally
+    (its find-links), never the multi-GB CUDA build from the index; without one, gp is skipped."""
+    pip = [str(BIN / "python"), "-m", "pip"]
+    if subprocess.run([*pip, "show", "torch"], capture_output=True).returncode == 0:
+        return
+    probe = subprocess.run([*pip, "download", "--no-index", "--no-deps", "--dest", str(VENV / "wheels"), "torch"],
+                           capture_output=True, text=True)
+    wheels = sorted((VENV / "wheels").glob("torch-*.whl")) if probe.returncode == 0 else []
+    if not wheels:
+        print("note: no local PyTorch wheel; the gp algorithm stays unavailable (pip install 'tuneforge[gp]')")
+        return
+    version = wheels[-1].name.split("-")[1]
+    _run(*pip, "install", "--quiet", f"torch=={version}")
 
 
 def demo() -> None:

@@ -36,5 +36,6 @@ def quiet_libraries() -> None:
     """Keep MLflow's and Alembic's INFO chatter (schema creation, migrations) off the console."""
     import logging
 
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow sets its level from this at import
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)

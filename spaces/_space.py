@@ -7,6 +7,7 @@ exists and has one of the listed values). A ``per_layer: n_layers`` parameter
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -32,7 +33,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 
 def _is_count(value: Any) -> bool:
     """Whether ``value`` can be a layer count (a whole number, not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return False
     return float(value).is_integer()
 
@@ -203,8 +204,8 @@ class SearchSpace:
                     )
                 for clash in params:  # not range(count.high): high may be huge
                     base, _, index = clash.rpartition("_")
-                    if base == p.name and index.isdigit() and layer_name(base, int(index)) == clash \
-                            and int(index) < count.high:
+                    copy = base == p.name and index.isdigit() and layer_name(base, int(index)) == clash
+                    if copy and int(index) < count.high:
                         raise SpecError(
                             f"layer copy '{clash}' clashes with the parameter of that name",
                             path=(p.name, "per_layer"),

@@ -5,11 +5,14 @@ Real data only (the bundled sets, files written to tmp dirs); nothing is trained
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
-import os
+import pickle
 import socket
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -573,3 +576,40 @@ def test_keras_mnist_loads_from_the_cache(tmp_path, monkeypatch, no_network):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "elsewhere"))
     with pytest.raises(DataError, match="not in the Keras cache"):
         load_data("mnist", validation=0.25, test=0.25)
+
+
+def _fake_fashion(datasets: Path, rng) -> np.ndarray:
+    folder = datasets / "fashion-mnist"
+    folder.mkdir(parents=True)
+    images = rng.integers(0, 256, size=(50, 28, 28), dtype=np.uint8)
+    labels = (np.arange(50) % 10).astype(np.uint8)
+    parts = {"train-labels-idx1-ubyte.gz": (labels[:30], 8), "train-images-idx3-ubyte.gz": (images[:30], 16),
+             "t10k-labels-idx1-ubyte.gz": (labels[30:], 8), "t10k-images-idx3-ubyte.gz": (images[30:], 16)}
+    for name, (array, header) in parts.items():  # the idx format: a header, then the raw bytes
+        with gzip.open(folder / name, "wb") as fh:
+            fh.write(b"\0" * header + array.tobytes())
+    return images.reshape(50, -1)
+
+
+def _fake_cifar10(datasets: Path, rng) -> np.ndarray:
+    """The archive Keras keeps as cifar-10-batches-py-target_archive: pickled batches of (n, 3072) CHW bytes."""
+    datasets.mkdir(parents=True)
+    batches = [rng.integers(0, 256, size=(10, 3072), dtype=np.uint8) for _ in range(6)]
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    with tarfile.open(datasets / "cifar-10-batches-py-target_archive", "w:gz") as archive:
+        for name, batch in zip(names, batches):
+            data = pickle.dumps({b"data": batch, b"labels": list(range(10))})
+            member = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+    return np.concatenate(batches).reshape(60, 3, 32, 32).transpose(0, 2, 3, 1).reshape(60, -1)
+
+
+@pytest.mark.parametrize("name,make,rows_,width", [("fashion_mnist", _fake_fashion, 50, 784),
+                                                   ("cifar10", _fake_cifar10, 60, 3072)])
+def test_other_keras_sets_load_from_the_cache(tmp_path, monkeypatch, no_network, name, make, rows_, width):
+    expected = make(tmp_path / "datasets", np.random.default_rng(4)) / np.float32(255.0)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    ds = load_data(name, validation=0.25)
+    assert ds.info.input_shape == (width,) and ds.info.n_outputs == 10 and not ds.info.standardize
+    assert np.array_equal(rows(np.concatenate([ds.x_pool, ds.x_test])), rows(expected))

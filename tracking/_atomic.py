@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import glob
 import os
 import shutil
 from pathlib import Path
@@ -46,9 +47,35 @@ def replace_directory(new: Path, target: Path) -> None:
 
 
 def recover(target: Path) -> None:
-    """Undo a crash between the two renames of the non-Linux path, and drop stale temp dirs."""
+    """Undo a crash between the two renames of the non-Linux path, and drop stale temp dirs.
+
+    A temp dir ``.NAME.tmp-PID-HEX`` whose process still runs is another export in
+    progress, not a leftover: it is left alone.
+    """
     aside = target.with_name(f".{target.name}.old")
     if not target.exists() and aside.exists():
         os.rename(aside, target)
-    for stale in target.parent.glob(f".{target.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.tmp-*"):
+        if not _writer_alive(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _writer_alive(tmp: Path) -> bool:
+    """Whether the process that named ``tmp`` (``.NAME.tmp-PID-HEX``) is still running."""
+    try:
+        pid = int(tmp.name.rsplit(".tmp-", 1)[1].split("-", 1)[0])
+    except (IndexError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    try:  # a killed writer its parent has not reaped yet is a zombie: it writes no more
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")

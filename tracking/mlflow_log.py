@@ -147,3 +147,25 @@ def fail_run(client: Any, run_id: str, reason: str) -> None:
     client.set_tag(run_id, "state", TrialState.FAIL.value)
     client.set_tag(run_id, "error", reason[:5000])
     client.set_terminated(run_id, status="FAILED")
+
+
+def fail_orphan_runs(client: Any, experiment_id: str, parent_run_id: str, *, running_trials: set[int],
+                     reason: str) -> list[str]:
+    """Mark FAILED every trial run still RUNNING under ``parent_run_id`` whose trial is not running.
+
+    Catches runs a worker created just before it was killed or interrupted, before
+    the study storage knew the run's id. Returns the run ids it failed.
+    """
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and attributes.status = 'RUNNING'",
+        max_results=10_000,
+    )
+    failed = []
+    for run in runs:
+        number = run.data.tags.get("trial_number")
+        if number is not None and int(number) in running_trials:
+            continue
+        fail_run(client, run.info.run_id, reason)
+        failed.append(run.info.run_id)
+    return failed

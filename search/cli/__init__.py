@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
 import typer
 
+from search._quiet import quiet_libraries
 from search.cli._app import app
 from search.cli import _run, _status, _validate  # noqa: F401  (register the commands)
 from spaces import TuneforgeError
@@ -15,10 +15,13 @@ from spaces import TuneforgeError
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become exit status 2 and one line on stderr, never a traceback."""
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    quiet_libraries()
     try:
-        app(args=argv, prog_name="tuneforge", standalone_mode=False)
+        code = app(args=argv, prog_name="tuneforge", standalone_mode=False)
+        if isinstance(code, int) and code:  # typer returns typer.Exit codes (130 on Ctrl-C) here
+            if code == 130:
+                typer.echo("interrupted", err=True)
+            sys.exit(code)
     except TuneforgeError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -77,4 +77,5 @@ def validate(
     for exc in failed:
         typer.echo(f"error: {exc}", err=True)
     if failed:
-        raise typer.Exit(2)
+        # not typer.Exit: under main()'s standalone_mode=False typer returns its code, which was lost
+        raise SystemExit(2)

@@ -15,7 +15,7 @@ import numpy as np
 
 from search.models._custom import build_custom, import_builder
 from search.models._defaults import DEFAULTS, layer_value, value
-from search.models._errors import ModelError
+from search.models._errors import BuilderFailed, ModelError
 from search.models._heads import loss_and_metrics, output_layer
 from search.models._mlp import build_mlp, build_wide_deep
 from search.models._optimizers import make_optimizer
@@ -64,4 +64,5 @@ def compile_model(model: Any, config: Mapping[str, Any], *, task: str, steps_per
     return model
 
 
-__all__ = ["DEFAULTS", "ModelError", "build_model", "compile_model", "layer_value", "loss_and_metrics", "value"]
+__all__ = ["DEFAULTS", "BuilderFailed", "ModelError", "build_model", "compile_model", "layer_value", "loss_and_metrics",
+           "value"]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from search.models._errors import ModelError
+from search.models._errors import BuilderFailed, ModelError
 
 
 def import_builder(dotted: str, *, search_path: Path | None = None) -> Callable[..., Any]:
@@ -41,15 +41,18 @@ def import_builder(dotted: str, *, search_path: Path | None = None) -> Callable[
 
 def build_custom(builder: Callable[..., Any], config: Mapping[str, Any], input_shape: tuple[int, ...],
                  n_outputs: int, dotted: str) -> Any:
-    """Call the user's builder and check it returned a Keras model."""
+    """Call the user's builder and check it returned a Keras model.
+
+    A builder that raises gives :class:`BuilderFailed` (the trial fails); one that returns
+    something other than a ``keras.Model`` gives :class:`ModelError` (the study is wrong).
+    """
     import keras
 
     try:
         model = builder(dict(config), tuple(input_shape), int(n_outputs))
     except Exception as exc:
-        raise ModelError(
-            f"the builder {dotted!r} raised {type(exc).__name__}: {exc}", path=("model", "builder")
-        ) from exc
+        # it may reject only this config: a trial failure (FAIL with the reason), not a broken study
+        raise BuilderFailed(f"the builder {dotted!r} raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(model, keras.Model):
         raise ModelError(
             f"the builder {dotted!r} must return a keras.Model, but returned {type(model).__name__}",

@@ -62,6 +62,14 @@ def best_of(trials: list[TrialRecord], direction: str) -> TrialRecord | None:
     return max(complete, key=lambda t: (sign * t.value, -t.number))  # type: ignore[operator]
 
 
+def _sweep(client: Any, plan: RunPlan, trials: list[TrialRecord], reason: str) -> None:
+    from tracking import mlflow_log
+
+    running = {t.number for t in trials if t.state is TrialState.RUNNING}
+    mlflow_log.fail_orphan_runs(client, plan.experiment_id, plan.parent_run_id, running_trials=running,
+                                reason=reason)
+
+
 def run_study(study: Study, options: RunOptions,
               progress: Callable[[RunPlan, list[TrialRecord]], None] | None = None) -> RunOutcome:
     """Run (or resume) a study with local worker processes and export its best model."""
@@ -89,9 +97,11 @@ def run_study(study: Study, options: RunOptions,
     try:
         report = supervisor.run(tick=(lambda: progress(plan, records())) if progress else None)
     except BaseException:
+        _sweep(client, plan, records(), "interrupted before it finished")
         client.set_terminated(plan.parent_run_id, status="KILLED")
         raise
     trials = records()
+    _sweep(client, plan, trials, "its worker stopped before it finished")
     best = best_of(trials, study.direction)
     best_model = None
     if best is not None and options.export:

@@ -156,6 +156,7 @@ class SearchSection(_Section):
         elif self.algorithm not in allowed:
             raise SpecError(
                 f"the {self.engine} engine runs {', '.join(allowed)}, but got algorithm {self.algorithm!r}",
+                path=("algorithm",),
                 hint="pick one of those or change the engine",
             )
         return self

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spaces import Param, SearchSpace, SpecError, did_you_mean
-from spaces._params import Float, Int
+from spaces._params import Categorical, Float, Int
 
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "sigmoid", "gelu", "swish", "silu", "leaky_relu", "softplus", "linear")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad")
@@ -53,12 +53,16 @@ RULES: dict[str, Rule] = {
 }
 
 
-def _extremes(param: Param) -> list[Any]:
+def _extremes(param: Param) -> list[tuple[Any, tuple[str | int, ...]]]:
+    """The values to check, each with the field that holds it (``("choices", 1)``, ``("low",)``)."""
+    if isinstance(param, Categorical):
+        return [(c, ("choices", i)) for i, c in enumerate(param.choices)]
     finite = param.domain_values()
-    if finite is not None:
-        return list(finite)
+    if finite is not None:  # bool, fixed
+        return [(v, ()) for v in finite]
     assert isinstance(param, (Int, Float))
-    return [param.low, param.high] + list(param.grid or ())
+    grid = [(v, ("grid", i)) for i, v in enumerate(param.grid or ())]
+    return [(param.low, ("low",)), (param.high, ("high",))] + grid
 
 
 def check_parameters(space: SearchSpace, *, builtin_model: bool) -> None:
@@ -78,9 +82,11 @@ def check_parameters(space: SearchSpace, *, builtin_model: bool) -> None:
             continue
         if rule.integer and isinstance(param, Float):
             raise SpecError(f"must be {rule.text}, so declare it as type: int", path=(param.name, "type"))
-        for value in _extremes(param):
+        for value, where in _extremes(param):
             if not rule.check(value):
-                raise SpecError(f"must be {rule.text}, but the space allows {value!r}", path=(param.name,))
+                raise SpecError(
+                    f"must be {rule.text}, but the space allows {value!r}", path=(param.name, *where)
+                )
 
 
 def resolve_objective(metric: str | None, direction: str | None, task: str | None) -> tuple[str, str]:

@@ -29,10 +29,28 @@ def _configure_threads() -> None:
 
     intra = int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0"))
     inter = int(os.environ.get("TF_NUM_INTEROP_THREADS", "0"))
-    if intra:
-        tf.config.threading.set_intra_op_parallelism_threads(intra)
-    if inter:
-        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    try:
+        if intra:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+        if inter:
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError:  # TensorFlow already started (in-process use): keep its threads
+        pass
+
+
+def sampler_seed(seed: int | None, index: int, existing_trials: int) -> int | None:
+    """The seed of worker ``index``'s sampler: the study seed for a fresh study's first worker.
+
+    Other workers, and every worker of a resumed study, get a seed derived from
+    (seed, existing trials, index), so a resumed study does not replay its first configs.
+    """
+    if seed is None:
+        return None
+    if index == 0 and existing_trials == 0:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, existing_trials, index]).generate_state(1)[0])
 
 
 def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, plan: RunPlan, client: Any,
@@ -93,7 +111,7 @@ def work(plan: RunPlan, worker: str, index: int) -> int:
     optuna_study = optuna.load_study(study_name=plan.study_name, storage=open_storage(plan.storage_url))
     study = stored_study(optuna_study)
     dataset = dataset_for(study)
-    seed = None if plan.sampler_seed is None else plan.sampler_seed + index
+    seed = sampler_seed(plan.sampler_seed, index, len(optuna_study.get_trials(deepcopy=False)))
     engine = OptunaEngine(study, plan.storage_url, budget=plan.budget, deadline=plan.deadline, seed=seed,
                           parallel=plan.workers > 1, worker=worker)
     client = client_for(plan.tracking_uri)
