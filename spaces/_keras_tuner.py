@@ -21,11 +21,8 @@ def _kt_when_values(param: Param, values: tuple[Scalar, ...]) -> tuple[Scalar, .
     """The condition values as Keras Tuner holds them: a stepped float keeps its raw ``low + k*step``."""
     if not isinstance(param, Float) or param.step is None:
         return values
-    out: list[Scalar] = []
-    for v in values:
-        raw = param.low + round((float(v) - param.low) / param.step) * param.step  # KT's value of index k
-        out.append(raw if param.on_step(raw) == v else v)
-    return tuple(out)
+    # KT's value of index k, unclipped: above `high` by a rounding error at the top of the range
+    return tuple(param.low + round((float(v) - param.low) / param.step) * param.step for v in values)
 
 
 def declare_keras_tuner(hp: Any, param: Param, name: str) -> Any:

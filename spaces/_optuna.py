@@ -42,8 +42,7 @@ def to_optuna(space: SearchSpace) -> Callable[[optuna.trial.BaseTrial], dict[str
             dist = distributions[param.name]
             if dist is None:
                 return param.value  # type: ignore[attr-defined]
-            value = trial._suggest(name, dist)
-            return param.on_step(value) if isinstance(param, Float) else value
+            return trial._suggest(name, dist)
 
         return space.walk(choose)
 

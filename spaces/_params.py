@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -246,13 +245,12 @@ class Float(_Range):
             object.__setattr__(self, "grid", tuple(float(v) for v in self.grid))
 
     def on_step(self, value: float) -> float:
-        """The stepped value nearest ``value``: ``low + k * step`` worked out in decimal, so
-        every compiler gives 0.3 (not 0.30000000000000004) and ``high`` exactly."""
+        """The stepped value nearest ``value`` as Optuna computes it: ``low + k * step`` kept
+        within ``[low, high]`` (so ``high`` exactly, and 0.1 * 3 as 0.30000000000000004)."""
         if self.step is None:
             return value
-        low, step = Decimal(repr(self.low)), Decimal(repr(self.step))
-        k = round((Decimal(repr(float(value))) - low) / step)
-        return min(max(float(low + k * step), self.low), self.high)
+        k = round((value - self.low) / self.step)
+        return min(max(self.low + k * self.step, self.low), self.high)
 
 
 @dataclass(frozen=True)

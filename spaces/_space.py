@@ -31,11 +31,13 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _is_count(value: Any) -> bool:
     """Whether ``value`` can be a layer count (a whole number, not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return False
-    return float(value).is_integer()
+    return _is_number(value) and float(value).is_integer()
 
 
 def layer_name(name: str, index: int) -> str:
@@ -126,7 +128,14 @@ class SearchSpace:
     # --- which parameters exist in a config ------------------------------------------
     def condition_holds(self, param: Param, config: Mapping[str, Any]) -> bool:
         """Whether every ``when`` condition of ``param`` holds in ``config``."""
-        return all(parent in config and config[parent] in values for parent, values in param.when)
+        return all(parent in config and self._one_of(parent, config[parent], values) for parent, values in param.when)
+
+    def _one_of(self, parent: str, value: Any, values: tuple[Any, ...]) -> bool:
+        target = self._params[parent]
+        if isinstance(target, Float) and target.step is not None and _is_number(value):
+            # `when: {momentum: 0.3}` must match the 0.1 * 3 == 0.30000000000000004 samplers give
+            return target.on_step(value) in {target.on_step(float(v)) for v in values}
+        return value in values
 
     def walk(self, choose: Callable[[Param, str], Any]) -> dict[str, Any]:
         """Build one config define-by-run: ``choose(param, name)`` gives each existing value.

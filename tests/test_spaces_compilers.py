@@ -82,8 +82,11 @@ GRID_CASES = [
     ("int_single", Int("x", 3, 3), 3, [3]),
     ("float_linear", Float("x", 0.0, 1.0), 5, [0.0, 0.25, 0.5, 0.75, 1.0]),
     ("float_linear_3", Float("x", -1.0, 1.0), 3, [-1.0, 0.0, 1.0]),
-    ("float_step", Float("x", 0.0, 0.9, step=0.1), 4, [0.0, 0.3, 0.6, 0.9]),
-    ("float_step_all", Float("x", 0.0, 0.9, step=0.1), 10, [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]),
+    # stepped floats are low + k * step as Optuna computes them (0.1 * 3 == 0.30000000000000004),
+    # high exactly
+    ("float_step", Float("x", 0.0, 0.9, step=0.1), 4, [0.0, 0.1 * 3, 0.1 * 6, 0.9]),
+    ("float_step_all", Float("x", 0.0, 0.9, step=0.1), 10, [0.1 * k for k in range(9)] + [0.9]),
+    ("float_step_top_rounds_up", Float("x", 0.0, 0.7, step=0.1), 8, [0.1 * k for k in range(7)] + [0.7]),
     ("float_step_snaps", Float("x", 0.0, 1.0, step=0.5), 5, [0.0, 0.5, 1.0]),
     ("float_single", Float("x", 0.5, 0.5), 3, [0.5]),
     ("int_grid", Int("x", 1, 9, grid=[9, 1, 5]), 3, [9, 1, 5]),
@@ -126,6 +129,29 @@ def test_log_grid_is_geometric_with_exact_endpoints(param, points, ratio):
     assert values[-1] == param.high  # exact, not low * exp(log(high / low))
     for a, b in zip(values, values[1:]):
         assert b / a == pytest.approx(ratio, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "param",
+    [Float("x", 0.0, 0.9, step=0.1), Float("x", 0.0, 0.7, step=0.1), Float("x", 0.1, 1.3, step=0.3),
+     Int("x", 0, 100, step=10), Int("x", 1, 8)],
+    ids=repr,
+)
+def test_stepped_values_are_the_same_in_optuna_and_the_grid(param):
+    """A grid point must be a value Optuna itself gives, or grid and sampled trials never meet."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    suggest = spaces.to_optuna(SearchSpace(param))
+    sampled = set()
+    for _ in range(400):
+        trial = study.ask()
+        sampled.add(suggest(trial)["x"])
+        study.tell(trial, 0.0)
+    n = round((param.high - param.low) / (param.step or 1)) + 1
+    assert sampled == set(spaces.grid_values(param, n))
+    assert len(sampled) == n
 
 
 def test_linear_grid_is_evenly_spaced():

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras_tuner  # a dependency of tuneforge: missing it is a failure, not a skip
 import pytest
+from test_spaces_sampling import N_SAMPLES, SAMPLING_SPACE, SEED, check_samples
 
-keras_tuner = pytest.importorskip("keras_tuner")
-
-# one worker is enough to pay for importing TensorFlow when run with --dist loadgroup
-pytestmark = pytest.mark.xdist_group("keras_tuner")
-
-import spaces  # noqa: E402
-from spaces import Bool, Categorical, Fixed, Float, Int, SearchSpace  # noqa: E402
-from test_spaces_sampling import N_SAMPLES, SAMPLING_SPACE, SEED, check_samples  # noqa: E402
+import spaces
+from spaces import Bool, Categorical, Fixed, Float, Int, SearchSpace
 
 TOP = 1 - 1e-12  # Keras Tuner maps a probability in [0, 1) onto the range
 
@@ -39,13 +35,14 @@ KT_CASES = [
      dict(min_value=1e-4, max_value=1e-1, step=None, sampling="log"), None),
     ("float_points", Float("x", 1e-4, 1.0, log=True, points=5), "Float",
      dict(min_value=1e-4, max_value=1.0, step=None, sampling="log"), None),
-    # 0.9 // 0.1 == 8.0 in floating point: KT alone would never yield 0.9
+    # 0.9 // 0.1 == 8.0 in floating point: KT alone would never yield 0.9. Stepped floats are
+    # low + k * step as Optuna computes them, high exactly (0.1 * 7 is above 0.7).
     ("float_step", Float("x", 0.0, 0.9, step=0.1), "Float", dict(min_value=0.0, step=0.1, sampling="linear"),
-     [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]),
+     [0.1 * k for k in range(9)] + [0.9]),
     ("float_step_quarter", Float("x", 0.5, 1.5, step=0.25), "Float", dict(min_value=0.5, step=0.25),
      [0.5, 0.75, 1.0, 1.25, 1.5]),
     ("float_step_0_7", Float("x", 0.0, 0.7, step=0.1), "Float", dict(min_value=0.0, step=0.1),
-     [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]),
+     [0.1 * k for k in range(7)] + [0.7]),
     ("cat_str", Categorical("x", ["relu", "tanh"]), "Choice", dict(values=["relu", "tanh"]), ["relu", "tanh"]),
     ("cat_int", Categorical("x", [16, 32, 64]), "Choice", dict(values=[16, 32, 64]), [16, 32, 64]),
     ("cat_float", Categorical("x", [0.1, 0.5]), "Choice", dict(values=[0.1, 0.5]), [0.1, 0.5]),
@@ -140,14 +137,14 @@ def test_keras_tuner_registers_every_layer_copy_and_condition():
          {"n_layers": 2, "units_0": 16, "units_1": 64, "optimizer": "adam", "epochs": 3}),
         ({"n_layers": 0, "optimizer": "sgd", "momentum": 0.7000000000000001, "nesterov": True},
          {"n_layers": 0, "optimizer": "sgd", "momentum": 0.7, "nesterov": True, "epochs": 3}),
-        ({"n_layers": 0, "optimizer": "sgd", "momentum": 0.30000000000000004, "nesterov": False},
-         {"n_layers": 0, "optimizer": "sgd", "momentum": 0.3, "nesterov": False, "epochs": 3}),
+        ({"n_layers": 0, "optimizer": "sgd", "momentum": 0.1 * 3, "nesterov": False},
+         {"n_layers": 0, "optimizer": "sgd", "momentum": 0.1 * 3, "nesterov": False, "epochs": 3}),
         ({"n_layers": 0, "optimizer": "sgd", "momentum": 0.2},
          {"n_layers": 0, "optimizer": "sgd", "momentum": 0.2, "epochs": 3}),
     ],
 )
 def test_keras_tuner_build_returns_the_active_config(values, expected):
-    """Values as KT's oracle holds them (raw low + k*step) give the config Optuna would give."""
+    """Values as KT's oracle holds them (low + k * step, unclipped) give the config Optuna would give."""
     space = conditional_space()
     build = spaces.to_keras_tuner(space)
     hp = keras_tuner.HyperParameters()

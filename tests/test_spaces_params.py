@@ -12,7 +12,7 @@ import pytest
 import spaces
 from spaces import Bool, Categorical, Fixed, Float, Int, SearchSpace, SpecError
 
-ROOT_CMD_TIMEOUT = 60
+SUBPROCESS_TIMEOUT = 60
 
 
 def rich_space() -> SearchSpace:
@@ -229,7 +229,7 @@ def test_huge_layer_count_is_checked_without_enumerating_layers():
         """
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=ROOT_CMD_TIMEOUT
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT
     )
     assert proc.returncode == 0, proc.stderr
     assert "clash: units.per_layer: layer copy 'units_999999999' clashes" in proc.stdout
@@ -281,6 +281,18 @@ def test_expected_names_follow_counts_and_conditions(values, expected):
         Fixed("epochs", 3),
     )
     assert space.expected_names(values) == expected
+
+
+def test_when_on_a_stepped_float_matches_the_value_samplers_give():
+    space = SearchSpace(
+        Float("momentum", 0.0, 0.7, step=0.1),
+        Bool("nesterov", when={"momentum": [0.3, 0.7]}),
+    )
+    assert 0.1 * 3 != 0.3  # what Optuna and Keras Tuner give for k = 3
+    assert space.expected_names({"momentum": 0.1 * 3}) == {"momentum", "nesterov"}
+    assert space.expected_names({"momentum": 0.7}) == {"momentum", "nesterov"}
+    assert space.expected_names({"momentum": 0.1 * 4}) == {"momentum"}
+    assert space.expected_names({"momentum": 0.0}) == {"momentum"}
 
 
 CHECK_SPACE = SearchSpace(

@@ -24,6 +24,11 @@ MAX_ERROR_CHARS = 400
 WIDE = {"COLUMNS": "400"}  # rich wraps at the terminal width; keep each row and the summary on one line
 
 
+def squash(text: str) -> str:
+    """Text without whitespace: rich wraps a table's title (the file path) at the table's width."""
+    return "".join(text.split())
+
+
 def table_rows(stdout: str) -> dict[str, str]:
     """The table's lines keyed by the parameter name in their first cell (any box style)."""
     rows = {}
@@ -56,7 +61,7 @@ class Bad:
 
     id: str
     text: str | bytes
-    field: str | None
+    field_path: str | None
     words: list[str] = field(default_factory=list)
     name: str = "study.yaml"
     line: int | None = None  # where no MARK comment can go
@@ -178,48 +183,17 @@ BAD = [
           type: categorical
           choices: [0, 32]  # <-
     """), "space.batch_size.choices[0]", ["a whole number >= 1", "allows 0"]),
-    Bad("dropout_high", study("""
-        dropout:
-          type: float
-          low: 0.0
-          high: 1.0  # <-
-    """), "space.dropout.high", ["a number in [0, 1)", "allows 1.0"]),
-    Bad("activation_unknown", study("""
-        activation: [relu, tanh, rleu]  # <-
-    """), "space.activation.choices[2]", ["one of relu, tanh", "allows 'rleu'"]),
     Bad("batch_size_zero_fixed", study("""
         n_layers: {type: int, low: 1, high: 3}
     """, """
         fixed:
           batch_size: 0  # <-
     """), "fixed.batch_size", ["a whole number >= 1", "allows 0"]),
-    Bad("units_as_float", study("""
-        units: {type: float, low: 16, high: 256}  # <-
-    """), "space.units.type", ["declare it as type: int"]),
-    Bad("unknown_parameter", study("""
-        dropuot: {type: float, low: 0.0, high: 0.5}  # <-
-    """), "space.dropuot", ["not a parameter the built-in models use", "did you mean 'dropout'?"]),
-    Bad("searched_and_fixed", study("""
-        n_layers: {type: int, low: 1, high: 3}
-    """, """
-        fixed:
-          n_layers: 2  # <-
-    """), "fixed.n_layers", ["both searched (space) and fixed"]),
-    Bad("fixed_list", study("""
-        n_layers: {type: int, low: 1, high: 3}
-    """, """
-        fixed:
-          epochs: [1, 2]  # <-
-    """), "fixed.epochs", ["valid string", "got list"]),
     # --- the other sections -----------------------------------------------------------------
     Bad("unknown_top_level_key", study(SPACE, """
         serach:  # <-
           trials: 5
     """), "serach", ["unknown key 'serach'", "did you mean 'search'?"]),
-    Bad("misspelt_search_key", study(SPACE, """
-        search:
-          trails: 5  # <-
-    """), "search.trails", ["unknown key 'trails'", "did you mean 'trials'?"]),
     Bad("engine_algorithm_pair", study(SPACE, """
         search:
           engine: keras_tuner
@@ -233,29 +207,10 @@ BAD = [
         objective:
           metric: accuracy  # <-
     """), "objective.metric", ["must start with 'val_'", "did you mean 'val_accuracy'?"]),
-    Bad("metric_wrong_for_task", study(SPACE, """
-        data: {dataset: diabetes}
-        objective:
-          metric: val_accuracy  # <-
-    """), "objective.metric", ["regression models report val_loss, val_rmse, val_mae"]),
     Bad("timeout_not_a_duration", study(SPACE, """
         search:
           timeout: 5 minutes  # <-
     """), "search.timeout", ["duration like 90, '90s', '20m' or '1h30m'", "'5 minutes'"]),
-    Bad("timeout_infinite", study(SPACE, """
-        search:
-          timeout: .inf  # <-
-    """), "search.timeout", ["positive, finite duration"]),
-    Bad("folds_one", study(SPACE, """
-        data:
-          validation:
-            folds: 1  # <-
-    """), "data.validation.folds", ["greater than or equal to 2"]),
-    Bad("validation_fraction", study(SPACE, """
-        data:
-          validation: 1.5  # <-
-    """), "data.validation", ["must lie in (0, 1)"]),
-    Bad("no_space", "name: t\ndata: {dataset: digits}\n", "space", ["is required"]),
     # --- the file itself --------------------------------------------------------------------
     Bad("yaml_syntax", "name: t\nspace:\n  n_layers: {type: int, low: 1\n  units: 3\n", None,
         ["is not valid YAML"], line=4),
@@ -263,11 +218,9 @@ BAD = [
     Bad("invalid_utf8", b"name: t\nspace:\n  optimizer: [adam, \xff\xfe]\n", None, ["not valid UTF-8"], line=3),
     Bad("deep_nesting", '{"name": "t", "space": ' + "[" * 20000 + "]" * 20000 + "}", None, ["nests too deeply"],
         name="study.json"),
-    Bad("unknown_extension", GOOD, None, ["unknown extension '.txt'"], name="study.txt"),
     Bad("json_duplicate_key", json.dumps({"name": "t", "space": {"n_layers": {}}}).replace(
         '{"n_layers": {}}', '{"n_layers": {"type": "int", "low": 1, "high": 3, "low": 2}}'),
         "space.n_layers.low", ["duplicate key 'low'"], name="study.json"),
-    Bad("json_syntax", '{"name": "t",\n "space": {\n}', None, ["is not valid JSON"], name="study.json", line=3),
     Bad("toml_syntax", 'name = "t"\n[space]\nn_layers = {type = "int", low = 1 high = 3}  # <-\n', None,
         ["is not valid TOML"], name="study.toml"),
     Bad("toml_low_gt_high", 'name = "t"\n[space]\nn_layers = {type = "int", low = 5, high = 3}\n',
@@ -301,8 +254,17 @@ def test_malformed_study_is_one_located_error(cli, tmp_path, case):
     else:
         path.write_text(case.text.replace("{marker}", str(marker)), encoding="utf-8")
     result = cli("validate", str(path), timeout=SUBPROCESS_TIMEOUT)
-    check_error(result, path, line=case.expected_line(), field=case.field, words=case.words)
+    check_error(result, path, line=case.expected_line(), field=case.field_path, words=case.words)
     assert not marker.exists()  # no YAML tag ran anything
+
+
+def test_the_base_study_is_valid(cli, tmp_path):
+    """The control: the cases above fail for their one defect, not for the rest of the file."""
+    path = tmp_path / "study.yaml"
+    path.write_text(GOOD)
+    result = cli("validate", str(path), env=WIDE, timeout=SUBPROCESS_TIMEOUT)
+    assert result.code == 0, result.stderr
+    assert "grid 72 configs" in result.stdout  # n_layers 3 x units 3 x (adam + sgd x 3 momenta) x batch_size 2
 
 
 def test_missing_file(cli, tmp_path):
@@ -349,7 +311,7 @@ def test_every_shipped_study_validates(cli):
     assert len(headers) == len(STUDY_FILES)
     for path in STUDY_FILES:
         s = load_study(path)
-        assert f"study '{s.name}'" in result.stdout
+        assert squash(f"{path}: study '{s.name}'") in squash(result.stdout)
         for param in s.space:
             assert param.name in result.stdout
             assert param.kind in result.stdout
@@ -423,7 +385,7 @@ def test_one_bad_file_among_good_ones(cli, tmp_path):
     assert result.code == 2
     assert "Traceback" not in result.stderr
     check_error(result, bad, line=3, field="space.n_layers.low", words=["`low <= high` must hold"])
-    assert f"{good}: study '" in result.stdout  # the good file was still shown
+    assert squash(f"{good}: study '") in squash(result.stdout)  # the good file was still shown
 
 
 @pytest.mark.xfail(
@@ -454,7 +416,7 @@ def test_validate_imports_no_heavy_library():
                 codes.append(exc.code)
             else:
                 codes.append(0)
-        heavy = sorted(m for m in sys.modules if m.split(".")[0].startswith(("tensorflow", "keras", "mlflow", "sklearn")))
+        heavy = sorted(m for m in sys.modules if m.startswith(("tensorflow", "keras", "mlflow", "sklearn")))
         print(json.dumps({{"codes": codes, "heavy": heavy}}))
         """
     )

@@ -77,5 +77,4 @@ def validate(
     for exc in failed:
         typer.echo(f"error: {exc}", err=True)
     if failed:
-        # not typer.Exit: under main()'s standalone_mode=False typer returns its code, which was lost
-        raise SystemExit(2)
+        raise typer.Exit(2)
