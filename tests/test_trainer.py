@@ -115,6 +115,20 @@ def test_same_seed_same_metrics_other_seed_other_metrics(digits):
     assert other.history != first.history
 
 
+def test_trials_do_not_pile_up_in_tensorflows_gradient_registry(digits):
+    """Each traced train step registers a custom gradient globally; the trainer unregisters it after the fit.
+
+    Left there, every trial's whole graph stays alive (several MiB per trial in a long-lived worker).
+    """
+    before = trainer._custom_gradients()
+    seen = []
+    result = train_config({**TINY, "epochs": 1}, digits,
+                          report=lambda epoch, logs: seen.append(trainer._custom_gradients() - before))
+    assert result.state is TrialState.COMPLETE
+    assert seen and seen[0], "the fit registers custom gradients (else this test checks nothing)"
+    assert trainer._custom_gradients() == before
+
+
 def test_steps_per_execution_does_not_change_the_math(digits, monkeypatch):
     """The trainer runs up to 32 batches per graph call; one batch per call gives the same history."""
     config = {**TINY, "epochs": 2, "batch_size": 32}  # 1149 rows: 36 batches, so a partial last group

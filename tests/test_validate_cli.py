@@ -388,11 +388,6 @@ def test_one_bad_file_among_good_ones(cli, tmp_path):
     assert squash(f"{good}: study '") in squash(result.stdout)  # the good file was still shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="search.cli.main catches click.ClickException, but typer 0.29 raises its vendored "
-    "typer._click exceptions: usage errors end in a traceback with exit status 1",
-)
 def test_validate_without_files_is_a_usage_error(cli):
     result = cli("validate", timeout=SUBPROCESS_TIMEOUT)
     assert result.code == 2

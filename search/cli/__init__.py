@@ -7,6 +7,15 @@ import sys
 import click
 import typer
 
+try:  # newer typer vendors click and raises its own copies of click's exceptions
+    from typer._click import exceptions as _vendored
+except ImportError:  # pragma: no cover - older typer uses click itself
+    _vendored = click.exceptions
+
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_USAGE = (click.ClickException, _vendored.ClickException)
+_ABORT = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
+
 from search._quiet import quiet_libraries
 from search.cli._app import app
 from search.cli import _run, _status, _validate  # noqa: F401  (register the commands)
@@ -25,12 +34,12 @@ def main(argv: list[str] | None = None) -> None:
     except TuneforgeError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except click.exceptions.Exit as exc:
+    except _EXIT as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+    except _USAGE as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except _ABORT:
         typer.echo("interrupted", err=True)
         sys.exit(130)
 

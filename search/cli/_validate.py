@@ -58,7 +58,7 @@ def _summary(study: Study) -> str:
 
 @app.command()
 def validate(
-    studies: Annotated[list[Path], typer.Argument(help="Study files (YAML, JSON or TOML).", show_default=False)],
+    studies: Annotated[list[Path], typer.Argument(metavar="STUDY...", help="Study files (YAML, JSON or TOML).", show_default=False)],
 ) -> None:
     """Check study files and print each search space; exit 2 if any is invalid."""
     console = Console()

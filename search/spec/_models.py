@@ -35,6 +35,8 @@ def parse_duration(value: int | float | str | None) -> float | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"must be a duration like 90, '90s', '20m' or '1h30m', but got {value!r}")
+    if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+        value = float(value)  # "90" means 90 seconds, as the message promises
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
