@@ -14,7 +14,7 @@ compile) is reported on its own; "s/epoch" is the median of the later epochs ove
 repeats. The machine's load average is printed: other processes on the same cores
 slow every row, so compare rows of one run, not runs.
 
-    .venv/bin/python benchmarks/epoch_speed.py [--epochs 6] [--repeats 2] [--batch 32 128]
+    .venv/bin/python benchmarks/epoch_speed.py [--epochs 8] [--repeats 3] [--batch 32 128]
 """
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ def run_plain(dataset, batch: int, epochs: int, jit_compile) -> tuple[float, lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, nargs="+", default=[32, 128])
     args = parser.parse_args()
 

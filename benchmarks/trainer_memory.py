@@ -2,11 +2,12 @@
 
 Trials vary the config a little (width, depth, dropout, batch norm, optimizer, batch
 size), 3 epochs each, as a worker running many trials in one process would. RSS is
-read with psutil after each trial (after the trainer's own ``clear_session`` + ``gc``
-of the next trial has not run yet, i.e. with the last trial's model still referenced
-by nothing but Keras) and once more after an explicit ``gc.collect()``.
+read with psutil at checkpoints: right after the trial (its model dropped, before the
+next trial's ``clear_session``) and again after an explicit ``gc.collect()``.
+``--keep-custom-gradients`` turns off the trainer's clean-up of TensorFlow's global
+gradient registry, to show the per-trial growth it prevents.
 
-    .venv/bin/python benchmarks/trainer_memory.py [--trials 50] [--epochs 3]
+    .venv/bin/python benchmarks/trainer_memory.py [--trials 50] [--epochs 3] [--keep-custom-gradients]
 """
 
 from __future__ import annotations
@@ -56,7 +57,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--keep-custom-gradients", action="store_true",
+                        help="skip the trainer's clean-up of TensorFlow's gradient registry (shows the leak it fixes)")
     args = parser.parse_args()
+    if args.keep_custom_gradients:
+        import search.training._trainer as trainer
+
+        trainer._forget_custom_gradients = lambda before: None
 
     process = psutil.Process()
     dataset = load_data("digits")
@@ -79,7 +86,8 @@ def main() -> None:
 
     load = os.getloadavg()
     print(f"digits ({len(dataset.splits[0].x_train)} train rows), {args.epochs} epochs per trial, configs varied; "
-          f"{os.cpu_count()} CPUs, load average {load[0]:.1f}; states {states}")
+          f"{os.cpu_count()} CPUs, load average {load[0]:.1f}; states {states}"
+          f"{'; gradient registry NOT cleaned' if args.keep_custom_gradients else ''}")
     header = (f"{'trials':>6} {'RSS MiB':>8} {'after gc':>8} {'vs 1 trial':>10} {'per trial since prev':>20} "
               f"{'last trial s':>12} {'elapsed s':>9}")
     print(header)

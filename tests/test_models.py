@@ -7,6 +7,7 @@ model kind and each task is also trained for real, briefly, on a tiny bundled se
 from __future__ import annotations
 
 import math
+import sys
 import textwrap
 import uuid
 from pathlib import Path
@@ -183,8 +184,6 @@ def test_builder_module_found_only_on_the_search_path(datasets, tmp_path):
     name = write_module(tmp_path)
     text = builder_error(f"{name}:build", datasets["digits"], None)
     assert f"cannot import module {name!r}" in text
-    import sys
-
     assert str(tmp_path) not in sys.path
     model = build(ModelBuilder(builder=f"{name}:build"), datasets["digits"], search_path=tmp_path)
     assert str(tmp_path) not in sys.path  # the study folder is searched, not left on sys.path

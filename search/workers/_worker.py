@@ -27,6 +27,7 @@ def _configure_threads() -> None:
     import_tensorflow_quietly()
     import tensorflow as tf
 
+    tf.get_logger().setLevel("ERROR")  # one "retracing" warning per trial would drown the worker log
     intra = int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0"))
     inter = int(os.environ.get("TF_NUM_INTEROP_THREADS", "0"))
     try:
