@@ -75,6 +75,8 @@ def run(
         test = ", ".join(f"{k}={v:.4f}" for k, v in b.test.items()) or "no test split"
         out.print(f"best trial #{b.trial.number}: {study.metric}={b.trial.value:.4f}; test: {test}")
         out.print(f"exported to {b.directory}")
+        if b.registered_version:
+            out.print(f"registered in MLflow as models:/{study.name}/{b.registered_version}")
     elif export:
         out.print("[yellow]no trial completed, nothing exported[/]")
     out.print(f"browse the runs: mlflow ui --backend-store-uri {outcome.plan.tracking_uri}")

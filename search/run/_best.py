@@ -18,6 +18,7 @@ from search.training import evaluate, train_config
 from spaces import TuneforgeError
 from tracking import mlflow_log
 from tracking.export import export_model
+from tracking.registry import register_best
 
 
 @dataclass
@@ -28,6 +29,7 @@ class BestModel:
     directory: Path
     validation: dict[str, float]
     test: dict[str, float]
+    registered_version: str | None = None
 
 
 def export_dir_for(study: Study, override: str | None = None) -> Path:
@@ -65,6 +67,7 @@ def export_best(study: Study, best: TrialRecord, dataset: Any, *, train_seed: in
         "n_params": result.n_params,
     }
     directory = export_model(result.model, directory, card=card)
+    version = None
     if tracking is not None:
         client, run_id = tracking
         metrics = {f"best_val_{k}": v for k, v in validation.items()}
@@ -75,4 +78,10 @@ def export_best(study: Study, best: TrialRecord, dataset: Any, *, train_seed: in
         client.set_tag(run_id, "export_dir", str(directory))
         client.set_tag(run_id, "best_config", json.dumps(best.config)[:5000])
         client.log_artifact(run_id, str(directory / "model_card.json"))
-    return BestModel(best, directory, validation, test)
+        x_example = dataset.x_test if len(dataset.x_test) else split.x_val
+        version = register_best(client, run_id, result.model, name=study.name, trial=best.number,
+                                x_example=x_example,
+                                tags={"objective": f"{study.metric}={best.value}", "metric": study.metric,
+                                      "dataset_sha256": info.sha256, **{f"test_{k}": v for k, v in test.items()}})
+        client.set_tag(run_id, "registered_version", version)
+    return BestModel(best, directory, validation, test, version)

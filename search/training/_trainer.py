@@ -136,6 +136,8 @@ def train_config(
             if index == 0:
                 result.history, result.best_epoch = watch.history, watch.best_epoch
                 result.n_params = int(model.count_params())
+                if keep_model and not watch.failure:  # pruned trials keep theirs too (for their plots)
+                    result.model = model
             if watch.failure:
                 result.state, result.error = TrialState.FAIL, watch.failure
                 break
@@ -144,8 +146,6 @@ def train_config(
                 result.objective = watch.best
                 break
             result.fold_objectives.append(float(watch.best))  # type: ignore[arg-type]
-            if keep_model and index == 0:
-                result.model = model
         if result.state is TrialState.RUNNING:
             result.state = TrialState.COMPLETE
             result.objective = float(np.mean(result.fold_objectives))

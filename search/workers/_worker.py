@@ -81,7 +81,7 @@ def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, plan: RunPl
 
         result = train_config(ticket.config, dataset, model_kind=study.spec.model, metric=study.metric,
                               direction=study.direction, report=report, seed=plan.train_seed,
-                              search_path=study.base_dir)
+                              search_path=study.base_dir, keep_model=True)
     except KeyboardInterrupt:
         engine.finish_lost(ticket, "interrupted")
         run.finish(TrialState.FAIL, objective=None, metric=study.metric, error="interrupted (Ctrl-C or SIGTERM)")
@@ -90,6 +90,15 @@ def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, plan: RunPl
     if result.error:
         attrs["error"] = result.error
     extra = {"n_params": result.n_params, "epochs_trained": result.epochs_trained}
+    try:
+        from tracking.trial_artifacts import log_trial_artifacts
+
+        log_trial_artifacts(client, run.run_id, result=result, dataset=dataset, metric=study.metric,
+                            config=ticket.config, title=f"{study.name} trial {ticket.number}")
+    except Exception as exc:  # noqa: BLE001 - a plot must never cost the trial its result
+        tags_error = f"{type(exc).__name__}: {exc}"[:500]
+        run.client.set_tag(run.run_id, "artifacts_error", tags_error)
+    result.model = None  # free the model before the next trial
     engine.finish(ticket, result.state, result.objective, attrs)
     run.finish(result.state, objective=result.objective, metric=study.metric, extra=extra, error=result.error,
                tags={"pruned_at_epoch": str(result.epochs_trained - 1)} if result.state is TrialState.PRUNED else {})

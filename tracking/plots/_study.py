@@ -1,0 +1,584 @@
+"""The per-study report: Optuna's plots as PNGs, one offline HTML page, a leaderboard.
+
+``write_study_report`` reads the study once (a consistent snapshot even while
+workers keep writing), then draws what the trials allow. A plot that cannot be
+drawn (no complete trial, no intermediate values, too few trials for importances...)
+is skipped and named with its reason in ``skipped.txt``; nothing here raises for a
+small, empty or odd study.
+
+Files (``REPORT_FILES``): ``optimization_history.png``, ``intermediate_values.png``
+(learning curves: complete trials in blue, pruned ones in red, dashed, with an ``x``
+where they stopped, the best trial thick green), ``parallel_coordinate.png``,
+``param_importances.png``, ``slice.png``, ``study_report.html`` (every plotly figure,
+the leaderboard, plotly.js embedded once: works offline), ``leaderboard.csv``,
+``leaderboard.md`` and ``skipped.txt`` (one ``file: reason`` line per skipped plot,
+empty when nothing was skipped).
+
+Importances use Optuna's default evaluator (PED-ANOVA): it is deterministic (no
+seed involved) and, unlike fANOVA, it also rates conditional parameters
+(``momentum`` only for sgd, ``units_1`` only with two layers). Parameters are
+passed in sorted order so ties are ordered the same in every process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import math
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tracking.plots._leaderboard import (
+    LEADERBOARD_CSV,
+    LEADERBOARD_MD,
+    Leaderboard,
+    build_leaderboard,
+    markdown_table,
+    write_csv,
+    write_markdown,
+)
+
+HISTORY = "optimization_history.png"
+INTERMEDIATE = "intermediate_values.png"
+PARALLEL = "parallel_coordinate.png"
+IMPORTANCES = "param_importances.png"
+SLICE = "slice.png"
+HTML = "study_report.html"
+SKIPPED = "skipped.txt"
+PNG_FILES = (HISTORY, INTERMEDIATE, PARALLEL, IMPORTANCES, SLICE)
+REPORT_FILES = (*PNG_FILES, HTML, LEADERBOARD_CSV, LEADERBOARD_MD, SKIPPED)
+ARTIFACT_PATH = "study"
+
+DPI = 100
+MAX_PNG_WIDTH_INCHES = 32.0  # the slice plot grows with the parameters; cap its width
+SLICE_COLUMNS = 4
+CONTOUR_PARAMS = 3  # the interactive contour shows the most important numeric parameters only
+
+COMPLETE_COLOR = "#1f77b4"
+PRUNED_COLOR = "#d62728"
+RUNNING_COLOR = "#7f7f7f"
+BEST_COLOR = "#2ca02c"
+
+_PYPLOT_LOCK = threading.Lock()  # pyplot's figure registry is process-global
+
+
+@dataclass
+class _View:
+    """One consistent read of the study and what the plots need from it."""
+
+    study: Any  # an optuna.Study (an in-memory snapshot when possible)
+    trials: list[Any]
+    metric: str
+    direction: str
+    complete: list[Any] = field(default_factory=list)
+    params: list[str] = field(default_factory=list)  # searched params seen in complete trials, sorted
+    best: Any = None
+    importances: dict[str, float] | None = None
+    importances_skip: str | None = None
+
+    @property
+    def states(self) -> dict[int, str]:
+        return {t.number: t.state.name for t in self.trials}
+
+
+# --- reading the study -------------------------------------------------------------------
+
+def _snapshot(optuna_study: Any, trials: list[Any], metric: str) -> Any:
+    """An in-memory copy of the study's trials, so every figure sees the same trials."""
+    import optuna
+
+    copy = optuna.create_study(study_name=optuna_study.study_name, directions=optuna_study.directions)
+    try:
+        copy.add_trials(trials)
+        if [t.number for t in copy.get_trials(deepcopy=False)] != [t.number for t in trials]:
+            return optuna_study  # numbering did not survive the copy: read the original
+        copy.set_metric_names([metric])
+    except Exception:  # noqa: BLE001 - an unusual trial (odd state, attrs): plot from the original study
+        return optuna_study
+    return copy
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _read(optuna_study: Any, metric: str, direction: str) -> _View:
+    trials = sorted(optuna_study.get_trials(deepcopy=True), key=lambda t: t.number)
+    view = _View(_snapshot(optuna_study, trials, metric), trials, metric, direction)
+    if len(optuna_study.directions) != 1:
+        return view
+    view.complete = [t for t in trials if t.state.name == "COMPLETE" and _finite(t.value)]
+    view.params = sorted({name for t in view.complete for name in t.params})
+    if view.complete:
+        sign = 1.0 if optuna_study.direction.name == "MAXIMIZE" else -1.0
+        view.best = max(view.complete, key=lambda t: (sign * t.value, -t.number))
+    view.importances, view.importances_skip = _importances(view)
+    return view
+
+
+def _importances(view: _View) -> tuple[dict[str, float] | None, str | None]:
+    """Normalized importances, or why they cannot be computed."""
+    import optuna
+
+    if len(view.complete) < 2:
+        return None, f"needs at least 2 complete trials, the study has {len(view.complete)}"
+    if not view.params:
+        return None, "no searched parameter in the complete trials"
+    if len({t.value for t in view.complete}) < 2:
+        return None, "every complete trial has the same objective value"
+    try:
+        raw = optuna.importance.get_param_importances(view.study, params=list(view.params), normalize=False)
+    except Exception as exc:  # noqa: BLE001 - an evaluator's limitation must not stop the report
+        return None, f"the importance evaluator failed: {type(exc).__name__}: {exc}"
+    total = sum(raw.values())
+    if not total > 0 or not math.isfinite(total):
+        return None, "every parameter's importance is zero (the parameters do not vary enough)"
+    return {name: value / total for name, value in raw.items()}, None
+
+
+def _precomputed(values: dict[str, float]) -> Any:
+    """An importance evaluator returning ``values`` (computed once, drawn twice)."""
+    from optuna.importance import BaseImportanceEvaluator
+
+    class Precomputed(BaseImportanceEvaluator):
+        def evaluate(self, study: Any, params: Any = None, *, target: Any = None) -> dict[str, float]:
+            return dict(values)
+
+    return Precomputed()
+
+
+# --- drawing ------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence Optuna's experimental and advisory warnings and logs while drawing."""
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _figure_of(axes: Any) -> Any:
+    import numpy as np
+
+    if isinstance(axes, (np.ndarray, list, tuple)):
+        axes = np.asarray(axes, dtype=object).flat[0]
+    return axes.get_figure()
+
+
+def _restyle_learning_curves(ax: Any, view: _View) -> None:
+    """Colour the intermediate-values lines by state: Optuna's own plot does not tell pruned ones apart."""
+    from matplotlib.lines import Line2D
+
+    states = view.states
+    best = view.best.number if view.best is not None else None
+    counts: dict[str, int] = {}
+    for line in ax.get_lines():
+        label = line.get_label()
+        if not label.startswith("Trial"):
+            continue
+        number = int(label[len("Trial"):])
+        state = states.get(number, "COMPLETE")
+        counts[state] = counts.get(state, 0) + 1
+        line.set_marker("")
+        if number == best:
+            line.set(color=BEST_COLOR, linewidth=2.6, alpha=1.0, zorder=4)
+        elif state == "PRUNED":
+            line.set(color=PRUNED_COLOR, linestyle="--", linewidth=1.1, alpha=0.65, zorder=3)
+            x, y = line.get_data()
+            if len(x):
+                ax.plot([x[-1]], [y[-1]], marker="x", color=PRUNED_COLOR, markersize=6, alpha=0.9, zorder=3)
+        elif state == "COMPLETE":
+            line.set(color=COMPLETE_COLOR, linewidth=1.2, alpha=0.55, zorder=2)
+        else:
+            line.set(color=RUNNING_COLOR, linestyle=":", linewidth=1.2, alpha=0.7, zorder=1)
+    handles = []
+    if best is not None:
+        handles.append(Line2D([], [], color=BEST_COLOR, linewidth=2.6, label=f"best (trial {best})"))
+    if counts.get("COMPLETE"):
+        handles.append(Line2D([], [], color=COMPLETE_COLOR, label=f"complete ({counts['COMPLETE']})"))
+    if counts.get("PRUNED"):
+        handles.append(Line2D([], [], color=PRUNED_COLOR, linestyle="--", marker="x",
+                              label=f"pruned ({counts['PRUNED']})"))
+    if counts.get("RUNNING"):
+        handles.append(Line2D([], [], color=RUNNING_COLOR, linestyle=":", label=f"running ({counts['RUNNING']})"))
+    legend = ax.get_legend()
+    if legend is not None:
+        legend.remove()
+    ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.8)
+    ax.set_title(f"Learning curves: {view.metric} per epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(view.metric)
+
+
+def _png_history(view: _View) -> Any:
+    from optuna.visualization import matplotlib as ovm
+
+    ax = ovm.plot_optimization_history(view.study, target_name=view.metric)
+    ax.set_title(f"Optimization history ({view.direction} {view.metric})")
+    ax.legend(loc="best", fontsize=9)  # Optuna puts it outside the axes, where it gets cut off
+    _figure_of(ax).set_size_inches(8, 4.5)
+    return ax
+
+
+def _png_intermediate(view: _View) -> Any:
+    from optuna.visualization import matplotlib as ovm
+
+    ax = ovm.plot_intermediate_values(view.study)
+    _restyle_learning_curves(ax, view)
+    _figure_of(ax).set_size_inches(8, 4.8)
+    return ax
+
+
+def _quiet_log_axes(axes: Any) -> None:
+    """No minor tick labels on log axes: Optuna's ``2x10^1 3x10^1 ...`` overlap and are slow to draw."""
+    from matplotlib.ticker import NullFormatter
+
+    for ax in axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                axis.set_minor_formatter(NullFormatter())
+
+
+def _png_parallel(view: _View) -> Any:
+    from optuna.visualization import matplotlib as ovm
+
+    ax = ovm.plot_parallel_coordinate(view.study, target_name=view.metric)
+    fig = _figure_of(ax)
+    fig.set_size_inches(min(MAX_PNG_WIDTH_INCHES, max(8.0, 1.5 * (len(view.params) + 1) + 2)), 5.5)
+    ax.set_title(f"Parallel coordinates ({view.metric}; None = parameter absent)", y=1.03)
+    for axis in fig.axes:
+        axis.grid(False)
+        axis.tick_params(labelsize=8)
+    _quiet_log_axes(fig.axes)
+    fig.subplots_adjust(left=0.06, bottom=0.2, top=0.88)
+    return ax
+
+
+def _png_importances(view: _View) -> Any:
+    from optuna.visualization import matplotlib as ovm
+
+    assert view.importances is not None
+    ax = ovm.plot_param_importances(view.study, evaluator=_precomputed(view.importances), params=list(view.params))
+    ax.set_title(f"Hyperparameter importances for {view.metric} (PED-ANOVA)", loc="left")
+    fig = _figure_of(ax)
+    fig.set_size_inches(7.5, max(3.0, 0.4 * len(view.importances) + 1.5))
+    fig.set_layout_engine("tight")
+    return ax
+
+
+def _png_slice(view: _View) -> Any:
+    """Optuna's slice plot, its one row of subplots folded into rows of ``SLICE_COLUMNS``."""
+    import numpy as np
+    from optuna.visualization import matplotlib as ovm
+
+    axes = ovm.plot_slice(view.study, target_name=view.metric)
+    fig = _figure_of(axes)
+    axes = list(np.atleast_1d(axes).flat)
+    columns = min(SLICE_COLUMNS, len(axes))
+    rows = math.ceil(len(axes) / columns)
+    colorbars = [a for a in fig.axes if a not in axes]
+    scatter = next((c for c in axes[-1].collections if c.get_array() is not None), None)
+    if rows > 1 and scatter is not None:
+        for bar in colorbars:
+            bar.remove()
+        grid = fig.add_gridspec(rows, columns, hspace=0.5, wspace=0.08, top=1 - 0.45 / (3.0 * rows + 0.6))
+        for index, ax in enumerate(axes):
+            ax.set_subplotspec(grid[index // columns, index % columns])
+            ax.tick_params(labelleft=index % columns == 0)
+            ax.set_ylabel(view.metric if index % columns == 0 else "")
+        fig.colorbar(scatter, ax=axes, fraction=0.03, pad=0.02).set_label("Trial")
+    fig.set_size_inches(3.0 * columns + 1.5, 3.0 * rows + 0.6)
+    fig.suptitle(f"Slice plot: {view.metric} against each parameter (colour = trial number)")
+    for ax in axes:
+        ax.tick_params(labelsize=8)
+        for label in ax.get_xticklabels():
+            label.set_rotation(20 if len(label.get_text()) > 5 else 0)
+    _quiet_log_axes(axes)
+    return axes
+
+
+def _needs_complete(view: _View) -> str | None:
+    return None if view.complete else "no complete trial"
+
+
+def _needs_params(view: _View) -> str | None:
+    if not view.complete:
+        return "no complete trial"
+    return None if view.params else "no searched parameter in the complete trials"
+
+
+def _needs_intermediate(view: _View) -> str | None:
+    if any(t.intermediate_values and t.state.name in ("COMPLETE", "PRUNED", "RUNNING") for t in view.trials):
+        return None
+    return "no trial reported intermediate values (per-epoch objective)"
+
+
+def _needs_importances(view: _View) -> str | None:
+    return view.importances_skip if view.importances is None else None
+
+
+_PNGS: tuple[tuple[str, Callable[[_View], str | None], Callable[[_View], Any]], ...] = (
+    (HISTORY, _needs_complete, _png_history),
+    (INTERMEDIATE, _needs_intermediate, _png_intermediate),
+    (PARALLEL, _needs_params, _png_parallel),
+    (IMPORTANCES, _needs_importances, _png_importances),
+    (SLICE, _needs_params, _png_slice),
+)
+
+
+def _draw_pngs(view: _View, out_dir: Path, skipped: dict[str, str]) -> list[Path]:
+    plt = _pyplot()
+    import matplotlib
+
+    written = []
+    with _PYPLOT_LOCK:
+        for name, needs, draw in _PNGS:
+            reason = needs(view)
+            if reason:
+                skipped[name] = reason
+                continue
+            before = set(plt.get_fignums())
+            try:
+                with matplotlib.rc_context():  # Optuna switches pyplot to the ggplot style: undone on exit
+                    fig = _figure_of(draw(view))
+                    fig.savefig(out_dir / name, dpi=DPI)
+                written.append(out_dir / name)
+            except Exception as exc:  # noqa: BLE001 - one plot's failure must not lose the report
+                skipped[name] = f"drawing failed: {type(exc).__name__}: {exc}"
+            finally:
+                for number in set(plt.get_fignums()) - before:
+                    plt.close(number)
+    return written
+
+
+# --- interactive figures -------------------------------------------------------------------
+
+def _restyle_plotly_curves(fig: Any, view: _View) -> Any:
+    states = view.states
+    best = view.best.number if view.best is not None else None
+    shown: set[str] = set()
+    for trace in fig.data:
+        name = trace.name or ""
+        if not name.startswith("Trial"):
+            continue
+        number = int(name[len("Trial"):])
+        state = states.get(number, "COMPLETE")
+        group = "best" if number == best else state.lower()
+        color, dash, width = {
+            "best": (BEST_COLOR, "solid", 3.5),
+            "complete": (COMPLETE_COLOR, "solid", 1.5),
+            "pruned": (PRUNED_COLOR, "dash", 1.5),
+        }.get(group, (RUNNING_COLOR, "dot", 1.5))
+        trace.update(
+            line={"color": color, "dash": dash, "width": width},
+            marker={"color": color, "maxdisplayed": 10},
+            opacity=1.0 if group == "best" else 0.6,
+            legendgroup=group,
+            name=f"best (trial {number})" if group == "best" else group,
+            showlegend=group not in shown,
+            hovertemplate=f"trial {number} ({state})<br>epoch %{{x}}<br>{html.escape(view.metric)} %{{y}}"
+                          "<extra></extra>",
+        )
+        shown.add(group)
+    fig.update_layout(showlegend=True, title=f"Learning curves: {view.metric} per epoch",
+                      xaxis_title="epoch", yaxis_title=view.metric)
+    return fig
+
+
+def _contour_params(view: _View) -> list[str]:
+    """The most important parameters with at least two values, for a small contour grid."""
+    if view.importances is None:
+        return []
+    varied = {name for name in view.params if len({repr(t.params.get(name)) for t in view.complete
+                                                    if name in t.params}) >= 2}
+    ranked = [name for name in view.importances if name in varied]
+    return ranked[:CONTOUR_PARAMS]
+
+
+def _plotly_figures(view: _View, skipped: dict[str, str]) -> list[tuple[str, Any]]:
+    from optuna import visualization as ov
+
+    plans: list[tuple[str, str | None, Callable[[], Any]]] = [
+        ("Optimization history", _needs_complete(view),
+         lambda: ov.plot_optimization_history(view.study, target_name=view.metric)),
+        ("Learning curves", _needs_intermediate(view),
+         lambda: _restyle_plotly_curves(ov.plot_intermediate_values(view.study), view)),
+        ("Parallel coordinates", _needs_params(view),
+         lambda: ov.plot_parallel_coordinate(view.study, target_name=view.metric)),
+        ("Hyperparameter importances", _needs_importances(view),
+         lambda: ov.plot_param_importances(view.study, evaluator=_precomputed(view.importances or {}),
+                                           params=list(view.params))),
+        ("Slice", _needs_params(view), lambda: ov.plot_slice(view.study, target_name=view.metric)),
+        ("Contour of the most important parameters",
+         None if len(_contour_params(view)) >= 2 else "needs importances and 2 parameters that vary",
+         lambda: ov.plot_contour(view.study, params=_contour_params(view), target_name=view.metric)),
+        ("Timeline", None if view.trials else "no trial",
+         lambda: ov.plot_timeline(view.study)),
+    ]
+    figures = []
+    for title, reason, make in plans:
+        key = f"{HTML}#{title.lower().replace(' ', '-')}"
+        if reason:
+            skipped[key] = reason
+            continue
+        try:
+            fig = make()
+        except Exception as exc:  # noqa: BLE001
+            skipped[key] = f"drawing failed: {type(exc).__name__}: {exc}"
+            continue
+        figures.append((title, fig))
+    return figures
+
+
+_PAGE_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; font-size: 12px; }
+th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; white-space: nowrap; }
+th { background: #f0f0f0; position: sticky; top: 0; }
+tr.PRUNED td { color: #a33; } tr.FAIL td { color: #888; }
+.board { max-height: 28em; overflow: auto; margin-bottom: 1.5em; }
+.figure { margin-bottom: 1.5em; }
+"""
+
+
+def _fmt(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}" if column == "objective" else f"{value:.4g}"
+    return str(value)
+
+
+def _html_table(board: Leaderboard) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in board.columns)
+    rows = "".join(
+        f'<tr class="{html.escape(row["state"])}">'
+        + "".join(f"<td>{html.escape(_fmt(c, row[c]))}</td>" for c in board.columns) + "</tr>"
+        for row in board.rows
+    )
+    return f'<div class="board"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+
+
+def _write_html(view: _View, board: Leaderboard, figures: list[tuple[str, Any]], skipped: dict[str, str],
+                path: Path, title: str) -> Path:
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    parts = []
+    for index, (name, fig) in enumerate(figures):
+        div = pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"figure-{index}",
+                          config={"responsive": True, "displaylogo": False})
+        parts.append(f'<div class="figure"><h2>{html.escape(name)}</h2>{div}</div>')
+    counts: dict[str, int] = {}
+    for row in board.rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "no trials"
+    best = (f"Best: trial {view.best.number}, {html.escape(view.metric)} = {view.best.value:.6g}."
+            if view.best is not None else "No complete trial yet.")
+    skipped_html = ""
+    if skipped:
+        items = "".join(f"<li><code>{html.escape(k)}</code>: {html.escape(v)}</li>" for k, v in skipped.items())
+        skipped_html = f"<h2>Not drawn</h2><ul>{items}</ul>"
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title><style>{_PAGE_STYLE}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
+        f"<h1>{html.escape(title)}</h1>"
+        f"<p>Objective <code>{html.escape(view.metric)}</code> ({html.escape(view.direction)}). "
+        f"Trials: {html.escape(summary)}. {best}</p>"
+        f"<h2>Leaderboard</h2>{_html_table(board)}{''.join(parts)}{skipped_html}</body></html>\n"
+    )
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+# --- the report ----------------------------------------------------------------------------
+
+def write_study_report(optuna_study: Any, out_dir: Path, *, metric: str, direction: str) -> list[Path]:
+    """Write the study's report into ``out_dir``; returns the files written.
+
+    ``skipped.txt`` (always written, last in the list) names each plot that could not be
+    drawn and why. Report files of an earlier call that were not written this time are
+    removed; other files in ``out_dir`` are left alone. The leaderboard ranks complete
+    trials in ``direction``; the plots follow the study's own direction.
+    """
+    if direction not in ("minimize", "maximize"):
+        raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    title = f"Study {optuna_study.study_name}"
+    skipped: dict[str, str] = {}
+    with _quiet():
+        view = _read(optuna_study, metric, direction)
+        if len(optuna_study.directions) != 1:
+            for name in PNG_FILES:
+                skipped[name] = "the study has several objectives"
+            pngs, figures = [], []
+        else:
+            pngs = _draw_pngs(view, out_dir, skipped)
+            figures = _plotly_figures(view, skipped)
+        board = build_leaderboard(view.trials, direction)
+        written = [*pngs, _write_html(view, board, figures, skipped, out_dir / HTML, title)]
+    written.append(write_csv(board, out_dir / LEADERBOARD_CSV))
+    written.append(write_markdown(board, out_dir / LEADERBOARD_MD, title=title, metric=metric, direction=direction))
+    (out_dir / SKIPPED).write_text("".join(f"{name}: {reason}\n" for name, reason in skipped.items()),
+                                   encoding="utf-8")
+    written.append(out_dir / SKIPPED)
+    for name in set(REPORT_FILES) - {p.name for p in written}:
+        (out_dir / name).unlink(missing_ok=True)
+    return written
+
+
+def _remove_stale(client: Any, run_id: str, keep: set[str]) -> None:
+    """Delete artifacts under ``study/`` that the new report no longer has (best effort)."""
+    try:
+        old = {Path(a.path).name for a in client.list_artifacts(run_id, ARTIFACT_PATH) if not a.is_dir}
+        stale = sorted(old - keep)
+        if not stale:
+            return
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        repo = get_artifact_repository(client.get_run(run_id).info.artifact_uri, tracking_uri=client.tracking_uri)
+        for name in stale:
+            repo.delete_artifacts(f"{ARTIFACT_PATH}/{name}")
+    except Exception:  # noqa: BLE001 - a store that cannot delete keeps the stale file; skipped.txt says why
+        pass
+
+
+def log_study_report(client: Any, run_id: str, optuna_study: Any, *, metric: str, direction: str,
+                     tmp_dir: Path | str | None = None) -> list[str]:
+    """Write the report in a temporary directory (under ``tmp_dir`` if given) and log it to ``study/``.
+
+    The new files overwrite the previous version's; report files it no longer has are
+    deleted where the artifact store allows. Returns the artifact paths logged.
+    """
+    with tempfile.TemporaryDirectory(prefix="tuneforge-study-", dir=tmp_dir) as tmp:
+        out = Path(tmp) / ARTIFACT_PATH
+        written = write_study_report(optuna_study, out, metric=metric, direction=direction)
+        client.log_artifacts(run_id, str(out), artifact_path=ARTIFACT_PATH)
+    _remove_stale(client, run_id, {p.name for p in written})
+    return [f"{ARTIFACT_PATH}/{p.name}" for p in written]
