@@ -83,6 +83,10 @@ def test_two_workers_log_every_trial_to_a_real_tracking_server(tmp_path, mlflow_
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert run.info.status == "FINISHED"
 
+    study_files = {a.path for a in client.list_artifacts(parents[0].info.run_id, "study")}
+    assert {"study/study_report.html", "study/leaderboard.csv", "study/leaderboard.md",
+            "study/optimization_history.png", "study/intermediate_values.png"} <= study_files
+
     # the registered best model, loaded with mlflow.pyfunc, reproduces the recorded test score
     import mlflow
 

@@ -141,7 +141,8 @@ def _serve(servers: list, signals: _Signals, names: tuple[str, str, str | None] 
             if exp_id is None:
                 raise TuneforgeError(f"no MLflow experiment '{experiment}' in {tracking}",
                                      hint="run the study first, or pass the --tracking-uri it used")
-            mlflow_url = f"{mlflow.url}/#/experiments/{exp_id}"
+            # MLflow 3 opens an experiment on its GenAI overview (traces) unless told this is model training
+            mlflow_url = f"{mlflow.url}/#/experiments/{exp_id}?workflowType=machine_learning"
             if dashboard is not None:
                 study_id = _ui.dashboard_study_id(dashboard, study_name)
                 if study_id is not None:

@@ -62,6 +62,37 @@ def best_of(trials: list[TrialRecord], direction: str) -> TrialRecord | None:
     return max(complete, key=lambda t: (sign * t.value, -t.number))  # type: ignore[operator]
 
 
+REPORT_EVERY = 10  # refresh the study's plots on its parent run every this many finished trials
+
+
+class _StudyReporter:
+    """Keeps the parent run's study report (plots, leaderboard) fresh while the study runs."""
+
+    def __init__(self, client: Any, plan: RunPlan, study: Study) -> None:
+        self.client, self.plan, self.study = client, plan, study
+        self.reported_at = 0
+
+    def maybe_refresh(self, trials: list[TrialRecord]) -> None:
+        finished = sum(1 for t in trials if t.state is not TrialState.RUNNING)
+        if finished >= self.reported_at + REPORT_EVERY:
+            self.reported_at = finished
+            self.refresh()
+
+    def refresh(self) -> None:
+        import optuna
+
+        from search.engines.optuna import open_storage
+        from tracking.plots import log_study_report
+
+        try:
+            optuna_study = optuna.load_study(study_name=self.plan.study_name,
+                                             storage=open_storage(self.plan.storage_url))
+            log_study_report(self.client, self.plan.parent_run_id, optuna_study, metric=self.study.metric,
+                             direction=self.study.direction)
+        except Exception as exc:  # noqa: BLE001 - a plot must never stop the study
+            self.client.set_tag(self.plan.parent_run_id, "report_error", f"{type(exc).__name__}: {exc}"[:500])
+
+
 def _sweep(client: Any, plan: RunPlan, trials: list[TrialRecord], reason: str) -> None:
     from tracking import mlflow_log
 
@@ -78,6 +109,15 @@ def run_study(study: Study, options: RunOptions,
     from tracking import mlflow_log
 
     start = time.time()
+    engine = study.spec.search.engine
+    if engine != "optuna":
+        from spaces import SpecError
+
+        raise SpecError(
+            f"the {engine} engine is not available in this version; `tuneforge run` runs engine: optuna",
+            path=("search", "engine"), source=study.source,
+            hint="use engine: optuna (algorithm: grid runs a grid search with Optuna)",
+        )
     storage_url = resolve_storage_url(options.storage)
     tracking_uri = resolve_tracking_uri(options.tracking_uri or study.spec.tracking.uri)
     dataset = dataset_for(study)  # fails early, before any worker starts, on bad data
@@ -92,16 +132,25 @@ def run_study(study: Study, options: RunOptions,
                 mlflow_log.fail_run(client, trial.mlflow_run_id, reason)
 
     records = load_records(storage_url, study.name)
+    report_study = _StudyReporter(client, plan, study)
+
+    def tick() -> None:
+        trials = records()
+        if progress is not None:
+            progress(plan, trials)
+        report_study.maybe_refresh(trials)
+
     supervisor = Supervisor(plan, plan_cpu_slots(plan.workers, cpu_count()), workdir() / "logs" / study.name,
                             on_lost=on_lost)
     try:
-        report = supervisor.run(tick=(lambda: progress(plan, records())) if progress else None)
+        report = supervisor.run(tick=tick)
     except BaseException:
         _sweep(client, plan, records(), "interrupted before it finished")
         client.set_terminated(plan.parent_run_id, status="KILLED")
         raise
     trials = records()
     _sweep(client, plan, trials, "its worker stopped before it finished")
+    report_study.refresh()
     best = best_of(trials, study.direction)
     best_model = None
     if best is not None and options.export:

@@ -73,6 +73,12 @@ def _finite(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
+def _value(trial: Any) -> float | None:
+    """The (first) objective value; ``trial.value`` raises on a multi-objective trial."""
+    values = trial.values
+    return _finite(values[0]) if values else None
+
+
 def build_leaderboard(trials: Sequence[Any], direction: str) -> Leaderboard:
     """Rows for ``trials`` (Optuna ``FrozenTrial`` objects) ordered as the module describes."""
     sign = -1.0 if direction == "maximize" else 1.0
@@ -80,7 +86,7 @@ def build_leaderboard(trials: Sequence[Any], direction: str) -> Leaderboard:
 
     def key(trial: Any) -> tuple[int, int, float, int]:
         group = _STATE_GROUP.get(trial.state.name, 5)
-        value = _finite(trial.value) if group in (0, 1) else None
+        value = _value(trial) if group in (0, 1) else None
         return group, value is None, sign * value if value is not None else 0.0, trial.number
 
     ordered = sorted(trials, key=key)
@@ -97,7 +103,7 @@ def build_leaderboard(trials: Sequence[Any], direction: str) -> Leaderboard:
             "rank": rank if state == "COMPLETE" else None,
             "trial": trial.number,
             "state": state,
-            "objective": _finite(trial.value) if state in ("COMPLETE", "PRUNED") else None,
+            "objective": _value(trial) if state in ("COMPLETE", "PRUNED") else None,
             "epochs": attrs.get("epochs"),
             "n_params": attrs.get("n_params"),
             "seconds": attrs.get("seconds"),

@@ -38,7 +38,6 @@ from tracking.plots._leaderboard import (
     LEADERBOARD_MD,
     Leaderboard,
     build_leaderboard,
-    markdown_table,
     write_csv,
     write_markdown,
 )
@@ -55,9 +54,9 @@ REPORT_FILES = (*PNG_FILES, HTML, LEADERBOARD_CSV, LEADERBOARD_MD, SKIPPED)
 ARTIFACT_PATH = "study"
 
 DPI = 100
-MAX_PNG_WIDTH_INCHES = 32.0  # the slice plot grows with the parameters; cap its width
-SLICE_COLUMNS = 4
-CONTOUR_PARAMS = 3  # the interactive contour shows the most important numeric parameters only
+MAX_PNG_WIDTH_INCHES = 32.0  # the parallel-coordinate plot grows with the parameters; cap its width
+SLICE_COLUMNS = 4  # the slice plot's subplots are folded into rows of this many
+CONTOUR_PARAMS = 3  # the interactive contour shows only the most important parameters
 
 COMPLETE_COLOR = "#1f77b4"
 PRUNED_COLOR = "#d62728"
@@ -97,7 +96,8 @@ def _snapshot(optuna_study: Any, trials: list[Any], metric: str) -> Any:
         copy.add_trials(trials)
         if [t.number for t in copy.get_trials(deepcopy=False)] != [t.number for t in trials]:
             return optuna_study  # numbering did not survive the copy: read the original
-        copy.set_metric_names([metric])
+        if len(optuna_study.directions) == 1:
+            copy.set_metric_names([metric])
     except Exception:  # noqa: BLE001 - an unusual trial (odd state, attrs): plot from the original study
         return optuna_study
     return copy
@@ -111,14 +111,14 @@ def _finite(value: Any) -> bool:
 
 
 def _read(optuna_study: Any, metric: str, direction: str) -> _View:
-    trials = sorted(optuna_study.get_trials(deepcopy=True), key=lambda t: t.number)
+    trials = sorted(optuna_study.get_trials(deepcopy=False), key=lambda t: t.number)
     view = _View(_snapshot(optuna_study, trials, metric), trials, metric, direction)
     if len(optuna_study.directions) != 1:
         return view
     view.complete = [t for t in trials if t.state.name == "COMPLETE" and _finite(t.value)]
     view.params = sorted({name for t in view.complete for name in t.params})
     if view.complete:
-        sign = 1.0 if optuna_study.direction.name == "MAXIMIZE" else -1.0
+        sign = 1.0 if direction == "maximize" else -1.0  # the leaderboard's rank 1
         view.best = max(view.complete, key=lambda t: (sign * t.value, -t.number))
     view.importances, view.importances_skip = _importances(view)
     return view
@@ -253,14 +253,35 @@ def _png_intermediate(view: _View) -> Any:
     return ax
 
 
+def _log_ticks(ratio: float) -> tuple[float, ...] | None:
+    """Which multiples of each power of ten to label on a log axis spanning ``high / low = ratio``."""
+    if ratio >= 100:
+        return None  # powers of ten only
+    if ratio >= 10:
+        return (1.0, 2.0, 5.0)
+    if ratio >= 3:
+        return (1.0, 2.0, 3.0, 5.0)
+    return tuple(float(i) for i in range(1, 10))
+
+
 def _quiet_log_axes(axes: Any) -> None:
-    """No minor tick labels on log axes: Optuna's ``2x10^1 3x10^1 ...`` overlap and are slow to draw."""
-    from matplotlib.ticker import NullFormatter
+    """Readable log axes: Optuna leaves matplotlib's minor labels (``2x10^1 3x10^1 ...``), which overlap.
+
+    Minor ticks lose their labels; spans under two decades get plain labels at 1, 2, 5
+    (or more) times each power of ten, wider spans label the powers of ten only.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     for ax in axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            if axis.get_scale() == "log":
-                axis.set_minor_formatter(NullFormatter())
+        for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            low, high = sorted(limits)
+            if axis.get_scale() != "log" or not low > 0:
+                continue
+            subs = _log_ticks(high / low)
+            if subs is not None:
+                axis.set_major_locator(LogLocator(subs=subs))
+                axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            axis.set_minor_formatter(NullFormatter())
 
 
 def _png_parallel(view: _View) -> Any:
@@ -268,13 +289,20 @@ def _png_parallel(view: _View) -> Any:
 
     ax = ovm.plot_parallel_coordinate(view.study, target_name=view.metric)
     fig = _figure_of(ax)
-    fig.set_size_inches(min(MAX_PNG_WIDTH_INCHES, max(8.0, 1.5 * (len(view.params) + 1) + 2)), 5.5)
+    width = min(MAX_PNG_WIDTH_INCHES, max(8.0, 1.4 * (len(view.params) + 1) + 3))
+    fig.set_size_inches(width, 5.5)
     ax.set_title(f"Parallel coordinates ({view.metric}; None = parameter absent)", y=1.03)
     for axis in fig.axes:
         axis.grid(False)
         axis.tick_params(labelsize=8)
     _quiet_log_axes(fig.axes)
-    fig.subplots_adjust(left=0.06, bottom=0.2, top=0.88)
+    bar = next((c.colorbar for c in ax.collections if getattr(c, "colorbar", None) is not None), None)
+    box = [0.7 / width, 0.2, 1 - 2.2 / width - 0.7 / width, 0.68]
+    for axis in fig.axes:
+        if bar is None or axis is not bar.ax:
+            axis.set_position(box)
+    if bar is not None:
+        bar.ax.set_position([box[0] + box[2] + 0.9 / width, box[1], 0.15 / width, box[3]])
     return ax
 
 
@@ -300,19 +328,23 @@ def _png_slice(view: _View) -> Any:
     axes = list(np.atleast_1d(axes).flat)
     columns = min(SLICE_COLUMNS, len(axes))
     rows = math.ceil(len(axes) / columns)
+    width, height = max(5.5, 3.0 * columns + 1.6), 3.0 * rows + 0.8
+    fig.set_size_inches(width, height)
     colorbars = [a for a in fig.axes if a not in axes]
     scatter = next((c for c in axes[-1].collections if c.get_array() is not None), None)
-    if rows > 1 and scatter is not None:
+    if scatter is not None:
         for bar in colorbars:
             bar.remove()
-        grid = fig.add_gridspec(rows, columns, hspace=0.5, wspace=0.08, top=1 - 0.45 / (3.0 * rows + 0.6))
+        grid = fig.add_gridspec(rows, columns, hspace=0.55, wspace=0.08, left=0.8 / width, right=1 - 0.9 / width,
+                                bottom=0.75 / height, top=1 - 0.5 / height)
         for index, ax in enumerate(axes):
             ax.set_subplotspec(grid[index // columns, index % columns])
             ax.tick_params(labelleft=index % columns == 0)
             ax.set_ylabel(view.metric if index % columns == 0 else "")
-        fig.colorbar(scatter, ax=axes, fraction=0.03, pad=0.02).set_label("Trial")
-    fig.set_size_inches(3.0 * columns + 1.5, 3.0 * rows + 0.6)
-    fig.suptitle(f"Slice plot: {view.metric} against each parameter (colour = trial number)")
+        fig.colorbar(scatter, ax=axes, fraction=0.03, pad=0.02).set_label("trial")
+    fig.suptitle(f"Slice plot: {view.metric} per parameter")
+    for ax in axes:
+        ax.set_title("")  # Optuna titles a lone subplot "Slice Plot" too
     for ax in axes:
         ax.tick_params(labelsize=8)
         for label in ax.get_xticklabels():
@@ -364,6 +396,7 @@ def _draw_pngs(view: _View, out_dir: Path, skipped: dict[str, str]) -> list[Path
             before = set(plt.get_fignums())
             try:
                 with matplotlib.rc_context():  # Optuna switches pyplot to the ggplot style: undone on exit
+                    plt.style.use("default")  # the same pictures whatever the process's own style
                     fig = _figure_of(draw(view))
                     fig.savefig(out_dir / name, dpi=DPI)
                 written.append(out_dir / name)
