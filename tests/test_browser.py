@@ -35,7 +35,7 @@ def chromium_or_skip() -> str:
     problem = None
     path = CHROMIUM if os.access(CHROMIUM, os.X_OK) else shutil.which("chromium")
     if path is None:
-        problem = f"no Chromium at {CHROMIUM} (.ci/run installs it: apt-get install chromium)"
+        problem = f"no Chromium at {CHROMIUM}"
     else:
         try:
             import playwright.sync_api  # noqa: F401
@@ -43,30 +43,9 @@ def chromium_or_skip() -> str:
             problem = "Playwright is not installed (pip install -e '.[test]')"
     if problem:
         if os.environ.get("CI"):
-            pytest.fail(f"{problem}; in CI .ci/run installs Chromium and bootstrap.py the test extra")
-        pytest.skip(problem)
+            pytest.fail(f"{problem}: .ci/run installs Debian's chromium (as root) and bootstrap.py the test extra")
+        pytest.skip(f"{problem} (.ci/run installs it: apt-get install chromium)")
     return path  # type: ignore[return-value]
-
-
-def stand_in_learning_curve(client, run_id: str, folder: Path) -> None:
-    """Log a small learning_curve.png to ``run_id`` when the run has none."""
-    # TODO(lead): remove stand-in (per-trial artifacts now log learning_curve.png themselves)
-    if "learning_curve.png" in {a.path for a in client.list_artifacts(run_id)}:
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    history = [m.value for m in sorted(client.get_metric_history(run_id, "val_accuracy"), key=lambda m: m.step)]
-    fig, ax = plt.subplots(figsize=(4, 3))
-    ax.plot(range(len(history)), history, marker="o")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("val_accuracy")
-    path = folder / "learning_curve.png"
-    fig.savefig(path, dpi=60)
-    plt.close(fig)
-    client.log_artifact(run_id, str(path))
 
 
 def wait_text(page, text: str, seconds: float = PAGE_SECONDS):
@@ -91,7 +70,7 @@ def test_the_ui_lists_the_trials_and_the_best_trials_artifacts(tmp_path):
     best_number = optuna.load_study(study_name=name, storage=open_storage(
         f"journal:{tmp_path / '.tuneforge' / 'optuna.journal'}")).best_trial.number
     best = runs.trials[best_number]
-    stand_in_learning_curve(runs.client, best.info.run_id, tmp_path)
+    assert "learning_curve.png" in {a.path for a in runs.client.list_artifacts(best.info.run_id)}
     experiment_id = best.info.experiment_id
 
     ui = start_ui(tmp_path, str(path))

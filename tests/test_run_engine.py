@@ -82,11 +82,11 @@ def test_each_pruner_runs_and_pruned_trials_show_in_mlflow(home, pruner):
         "optimizer": {"type": "categorical", "choices": ["adam", "sgd"]},
         "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
     }
-    path = write_study(home, f"prune-{pruner}", space=space, fixed={"epochs": 6, "batch_size": 64, "patience": 0},
-                       search={"algorithm": "random", "pruner": pruner, "trials": 10, "seed": 1})
+    path = write_study(home, f"prune-{pruner}", space=space, fixed={"epochs": 5, "batch_size": 64, "patience": 0},
+                       search={"algorithm": "random", "pruner": pruner, "trials": 8, "seed": 1})
     study = run_in_process(path)
     states = [t.state for t in study.get_trials()]
-    assert len(states) == 10
+    assert len(states) == 8
     pruned = [t for t in study.get_trials() if t.state is optuna.trial.TrialState.PRUNED]
     if pruner == "none":
         assert not pruned
@@ -96,7 +96,7 @@ def test_each_pruner_runs_and_pruned_trials_show_in_mlflow(home, pruner):
         for t in pruned:
             run = runs.trials[t.number]
             assert run.info.status == "FINISHED" and run.data.tags["state"] == "PRUNED"
-            assert len(runs.history(run, "val_accuracy")) == t.user_attrs["epochs"] < 6
+            assert len(runs.history(run, "val_accuracy")) == t.user_attrs["epochs"] < 5
     check_mlflow_agrees(study, f"prune-{pruner}")
 
 

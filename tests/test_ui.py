@@ -19,7 +19,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 START_SECONDS = 240  # MLflow's server imports for a while on a busy 2-core machine
@@ -121,6 +123,16 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def servers_on(port: int) -> list[psutil.Process]:
+    """Processes started with ``--port PORT`` (a server tuneforge ui would have started)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if any(a == "--port" and b == str(port) for a, b in zip(cmd, cmd[1:])):
+            found.append(proc)
+    return found
+
+
 def make_store(folder: Path, name: str = "demo", trials: int = 3) -> dict[str, object]:
     """A local store like ``tuneforge run`` leaves: experiment, parent and trial runs, an artifact, the Optuna study."""
     import optuna
@@ -151,9 +163,6 @@ def make_store(folder: Path, name: str = "demo", trials: int = 3) -> dict[str, o
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=trials)
     return {"experiment_id": exp_id, "runs": runs, "study_id": study._study_id}
-
-
-pytestmark = pytest.mark.slow
 
 
 def test_ui_serves_mlflow_and_the_dashboard_and_ctrl_c_stops_both(tmp_path):
@@ -238,7 +247,7 @@ def test_a_study_without_an_experiment_stops_the_servers_and_exits_2(tmp_path):
     assert result.code == 2, result.stderr
     assert "no MLflow experiment 'never-run'" in result.stderr and "Traceback" not in result.stderr
     assert port_is_free(port)
-    assert not [p for p in psutil.process_iter(["cmdline"]) if str(port) in " ".join(p.info["cmdline"] or [])]
+    assert not servers_on(port)
 
 
 def test_no_local_store_is_a_clear_error(tmp_path):
@@ -275,13 +284,3 @@ def test_server_commands(tmp_path, monkeypatch):
     assert _ui.url_host("0.0.0.0") == "127.0.0.1" and _ui.url_host("::1") == "[::1]"
 
 
-def test_storage_url_rule_matches_the_engine(tmp_path, monkeypatch):
-    """tracking._ui keeps a TensorFlow-free copy of the engine's rule: they must agree."""
-    from search.engines.optuna import resolve_storage_url
-    from tracking import _ui
-
-    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    for url in (None, "", "x.journal", "sub/y.journal", f"journal:{tmp_path}/z.journal",
-                "postgresql://postgres@127.0.0.1:5432/test", "sqlite:///a.db"):
-        assert _ui.resolve_storage_url(url) == resolve_storage_url(url), url

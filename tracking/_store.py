@@ -21,6 +21,18 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return f"sqlite:///{workdir() / 'mlflow.db'}"
 
 
+def resolve_storage_url(url: str | None = None) -> str:
+    """``--storage`` as given (a ``*.journal`` path becomes ``journal:<abs path>``), else the local journal.
+
+    The local default is an Optuna journal file, ``.tuneforge/optuna.journal``.
+    """
+    if url:
+        if url.endswith(".journal") and not url.startswith("journal:"):
+            return f"journal:{Path(url).resolve()}"
+        return url
+    return f"journal:{workdir() / 'optuna.journal'}"
+
+
 def default_artifact_root(tracking_uri: str) -> str | None:
     """Local stores keep artifacts in ``.tuneforge/mlartifacts``; servers choose their own."""
     if tracking_uri.startswith("sqlite:///") or tracking_uri.startswith("file:"):

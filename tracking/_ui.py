@@ -2,7 +2,7 @@
 
 Each server runs in its own session (so its own process group): a Ctrl-C in the
 terminal reaches only ``tuneforge ui``, which then stops each group as a whole
-(SIGTERM, a grace period, SIGKILL), so no uvicorn or gunicorn worker is left behind.
+(SIGTERM, a grace period, SIGKILL), so no server process (uvicorn under `mlflow server`) is left behind.
 """
 
 from __future__ import annotations
@@ -34,20 +34,6 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 class PortInUseError(TuneforgeError):
     """The port a server should listen on is taken."""
-
-
-def resolve_storage_url(url: str | None) -> str:
-    """``search.engines.optuna.resolve_storage_url``, importable without TensorFlow.
-
-    That package's ``__init__`` imports the Optuna engine and with it Keras and TensorFlow
-    (~900 MB resident for a process that only supervises two servers). tests/test_ui.py checks
-    that both give the same answers.
-    """
-    if url:
-        if url.endswith(".journal") and not url.startswith("journal:"):
-            return f"journal:{Path(url).resolve()}"
-        return url
-    return f"journal:{workdir() / 'optuna.journal'}"
 
 
 def stored_spec(storage_url: str, study_name: str) -> dict[str, Any] | None:

@@ -79,4 +79,5 @@ def run(
             out.print(f"registered in MLflow as models:/{study.name}/{b.registered_version}")
     elif export:
         out.print("[yellow]no trial completed, nothing exported[/]")
-    out.print(f"browse the runs: mlflow ui --backend-store-uri {outcome.plan.tracking_uri}")
+    ui = f"tuneforge ui {study_file}" + ("" if options.tracking_uri is None else f" --tracking-uri {options.tracking_uri}")
+    out.print(f"browse the runs: {ui}")

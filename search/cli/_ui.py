@@ -78,11 +78,11 @@ def ui(
 ) -> None:
     """Browse a study: MLflow's UI (every trial, its curves and artifacts) and Optuna's dashboard."""
     from tracking import _ui
-    from tracking._store import resolve_tracking_uri, workdir
+    from tracking._store import resolve_storage_url, resolve_tracking_uri, workdir
 
     signals = _Signals()
     try:
-        storage_url = _ui.resolve_storage_url(storage)
+        storage_url = resolve_storage_url(storage)
         names = _study_names(study, storage_url) if study else None
         tracking = resolve_tracking_uri(tracking_uri or (names[2] if names else None))
         _check_local_stores(tracking, storage_url if dashboard else None)
@@ -137,14 +137,21 @@ def _serve(servers: list, signals: _Signals, names: tuple[str, str, str | None] 
         dashboard_url = dashboard.url + "/dashboard" if dashboard else None
         if names is not None:
             study_name, experiment, _ = names
-            exp_id = _ui.experiment_id(mlflow, experiment)
+            try:
+                exp_id = _ui.experiment_id(mlflow, experiment)
+            except (OSError, ValueError, KeyError) as exc:  # HTTP 5xx, bad JSON: the server's log says why
+                raise TuneforgeError(f"the MLflow UI could not look up experiment '{experiment}': {exc}",
+                                     hint=f"log: {mlflow.log_path}") from None
             if exp_id is None:
                 raise TuneforgeError(f"no MLflow experiment '{experiment}' in {tracking}",
                                      hint="run the study first, or pass the --tracking-uri it used")
             # MLflow 3 opens an experiment on its GenAI overview (traces) unless told this is model training
             mlflow_url = f"{mlflow.url}/#/experiments/{exp_id}?workflowType=machine_learning"
             if dashboard is not None:
-                study_id = _ui.dashboard_study_id(dashboard, study_name)
+                try:
+                    study_id = _ui.dashboard_study_id(dashboard, study_name)
+                except (OSError, ValueError, KeyError):  # the dashboard's home page lists the studies anyway
+                    study_id = None
                 if study_id is not None:
                     dashboard_url = f"{dashboard.url}/dashboard/studies/{study_id}"
         typer.echo(f"MLflow UI:        {mlflow_url}")

@@ -41,6 +41,7 @@ def plot_learning_curve(history: Sequence[Mapping[str, float]], metric: str, pat
             if not all(np.isnan(values)):
                 ax.plot(epochs, values, style, marker="o", markersize=3, label=label)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()

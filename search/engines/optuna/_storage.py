@@ -12,20 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from spaces import TuneforgeError
-from tracking._store import workdir
+from tracking._store import resolve_storage_url  # noqa: F401  (re-exported)
 
 
 class StorageError(TuneforgeError):
     """The study storage cannot be opened."""
-
-
-def resolve_storage_url(url: str | None) -> str:
-    """``--storage`` as given, or ``journal:<.tuneforge>/optuna.journal``."""
-    if url:
-        if url.endswith(".journal") and not url.startswith("journal:"):
-            return f"journal:{Path(url).resolve()}"
-        return url
-    return f"journal:{workdir() / 'optuna.journal'}"
 
 
 def open_storage(url: str) -> Any:
