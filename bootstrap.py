@@ -70,7 +70,7 @@ def demo() -> None:
 
 def test() -> None:
     """The whole test suite, two processes at a time."""
-    _run(BIN / "python", "-m", "pytest", "-n", "2", "--durations=15", *sys.argv[2:])
+    _run(BIN / "python", "-m", "pytest", "-n", "2", "--dist", "worksteal", "-rfE", "--durations=15", *sys.argv[2:])
 
 
 def main() -> None:

@@ -88,8 +88,6 @@ def test_two_workers_log_every_trial_to_a_real_tracking_server(tmp_path, mlflow_
             "study/optimization_history.png", "study/intermediate_values.png"} <= study_files
 
     # the registered best model, loaded with mlflow.pyfunc, reproduces the recorded test score
-    import mlflow
-
     parent = parents[0]
     version = parent.data.tags["registered_version"]
     model_version = client.get_model_version("served", version)
@@ -100,9 +98,15 @@ def test_two_workers_log_every_trial_to_a_real_tracking_server(tmp_path, mlflow_
     from search.spec import load_study
 
     dataset = dataset_for(load_study(path))
-    mlflow.set_tracking_uri(mlflow_server)
-    model = mlflow.pyfunc.load_model(f"models:/served/{version}")
-    probabilities = np.asarray(model.predict(dataset.x_test))
-    accuracy = float(np.mean(probabilities.argmax(axis=1) == dataset.y_test))
+    np.save(tmp_path / "x_test.npy", dataset.x_test)
+    # a fresh process, so the global tracking URI mlflow.pyfunc needs does not leak into other tests
+    code = ("import sys, json, numpy as np, mlflow; m = mlflow.pyfunc.load_model(sys.argv[1]); "
+            "print(json.dumps(np.asarray(m.predict(np.load(sys.argv[2]))).argmax(axis=1).tolist()))")
+    loaded = subprocess.run([sys.executable, "-c", code, f"models:/served/{version}", str(tmp_path / "x_test.npy")],
+                            env={**env, "MLFLOW_TRACKING_URI": mlflow_server}, capture_output=True, text=True,
+                            timeout=300)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    predicted = np.asarray(json.loads(loaded.stdout.strip().splitlines()[-1]))
+    accuracy = float(np.mean(predicted == dataset.y_test))
     assert accuracy == pytest.approx(card["metrics"]["test"]["accuracy"], abs=1e-4)
     assert accuracy == pytest.approx(parent.data.metrics["test_accuracy"], abs=1e-4)

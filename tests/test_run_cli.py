@@ -213,3 +213,11 @@ def test_an_engine_that_is_not_built_yet_is_refused_not_replaced(tmp_path):
     assert result.code == 2 and "Traceback" not in result.stderr
     assert "search.engine" in result.stderr and "keras_tuner engine is not available" in result.stderr
     assert not (tmp_path / ".tuneforge" / "optuna.journal").exists()
+
+
+def test_an_unreachable_tracking_server_is_one_clear_error(tmp_path):
+    path = write_study(tmp_path, "no-server", search={"trials": 1})
+    result = run_cli("run", str(path), "--tracking-uri", "http://127.0.0.1:9", cwd=tmp_path, env=local_env(tmp_path),
+                     timeout=120)
+    assert result.code == 2 and "Traceback" not in result.stderr
+    assert "tracking server http://127.0.0.1:9 does not answer" in result.stderr

@@ -59,7 +59,7 @@ def test_raising_pruned_from_report_stops_the_trial_as_pruned(digits):
     assert result.epochs_trained == 2  # stopped right after the pruned epoch, not after 20
     assert result.error is None
     assert result.objective == max(logs["val_accuracy"] for logs in result.history)
-    assert result.fold_objectives == [] and result.model is None
+    assert result.fold_objectives == [] and result.model is not None  # kept for the trial's plots
 
 
 def test_another_exception_from_report_fails_the_trial_without_raising(digits):

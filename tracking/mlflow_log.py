@@ -20,10 +20,36 @@ MAX_PARAM_LENGTH = 6000
 FLUSH_SECONDS = 5.0
 
 
+def check_server(tracking_uri: str, timeout: float = 10.0) -> None:
+    """Fail fast, with a clear error, when an http(s) tracking server does not answer.
+
+    MLflow's own client retries a refused connection with backoff for minutes.
+    """
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    from spaces import TuneforgeError
+
+    url = tracking_uri.rstrip("/") + "/health"
+    try:
+        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return  # it answers (auth or an older server without /health): let MLflow speak
+    except OSError as exc:
+        raise TuneforgeError(
+            f"the MLflow tracking server {tracking_uri} does not answer ({getattr(exc, 'reason', exc)})",
+            hint="start it (mlflow server --host 127.0.0.1 --port PORT ...) or fix --tracking-uri / "
+                 "MLFLOW_TRACKING_URI",
+        ) from None
+
+
 def client_for(tracking_uri: str) -> Any:
     """An ``MlflowClient`` on ``tracking_uri`` (local stores are created and put in WAL mode)."""
     from mlflow import MlflowClient
 
+    check_server(tracking_uri)
     prepare_local_store(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri)
 

@@ -99,7 +99,14 @@ def prepare_run(study: Study, *, storage_url: str, tracking_uri: str, trials: in
     optuna_study = _load_or_create(study, open_storage(storage_url))
     client = mlflow_log.client_for(tracking_uri)
     experiment = s.tracking.experiment or study.name
-    experiment_id = mlflow_log.ensure_experiment(client, experiment, tracking_uri)
+    try:
+        experiment_id = mlflow_log.ensure_experiment(client, experiment, tracking_uri)
+    except Exception as exc:  # MlflowException: unreachable server, bad URI, refused credentials
+        first = str(exc).split(" failed with exception ")[0].splitlines()[0][:300]
+        raise TuneforgeError(
+            f"cannot use the MLflow tracking store {tracking_uri!r}: {first}",
+            hint="start the server (mlflow server ...) or fix --tracking-uri / MLFLOW_TRACKING_URI",
+        ) from None
     sampler_seed = seed if seed is not None else s.search.seed
     parent = _parent_run(study, optuna_study, client, experiment_id, tracking_uri=tracking_uri,
                          data_sha256=data_sha256, seed=sampler_seed)
