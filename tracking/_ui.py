@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from spaces import TuneforgeError
-from tracking._store import default_artifact_root, workdir
+from tracking._store import default_artifact_root
 
 STOP_GRACE_SECONDS = 10.0
 

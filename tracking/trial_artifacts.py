@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,7 @@ def log_trial_artifacts(client: Any, run_id: str, *, result: Any, dataset: Any, 
     y_pred = summary = None
     if result.model is not None:
         y_pred = predictions(result.model, split.x_val, info.task)
-        buffer = io.StringIO()
-        summary = model_summary(result.model) or buffer.getvalue()
+        summary = model_summary(result.model)
     with tempfile.TemporaryDirectory(prefix="tuneforge-trial-") as tmp:
         written = write_trial_artifacts(
             Path(tmp), history=result.history, metric=metric, task=info.task, config=config,

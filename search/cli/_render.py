@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
@@ -44,6 +43,3 @@ def state_counts(trials: list[TrialRecord]) -> str:
              (TrialState.RUNNING, "running/waiting")]
     return ", ".join(f"{counts[s]} {label}" for s, label in names if counts[s]) or "no trials yet"
 
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=str)

@@ -60,10 +60,15 @@ class Engine(ABC):
 
     def best(self) -> TrialRecord | None:
         """The best complete trial, or ``None``."""
-        complete = [t for t in self.trials() if t.state is TrialState.COMPLETE and t.value is not None]
-        if not complete:
-            return None
-        sign = 1 if self.direction == "maximize" else -1
-        return max(complete, key=lambda t: (sign * t.value, -t.number))  # type: ignore[operator]
+        return best_of(self.trials(), self.direction)
 
     direction: str = "maximize"
+
+
+def best_of(trials: list[TrialRecord], direction: str) -> TrialRecord | None:
+    """The best complete trial (earliest on ties), or ``None``."""
+    complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
+    if not complete:
+        return None
+    sign = 1.0 if direction == "maximize" else -1.0
+    return max(complete, key=lambda t: (sign * t.value, -t.number))  # type: ignore[operator]

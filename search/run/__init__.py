@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from search.engines import TrialRecord
+from search.engines import TrialRecord, best_of
 from search.run._best import BestModel, export_best, export_dir_for
 from search.run._data import dataset_for
 from search.run._plan import RunPlan
@@ -51,15 +50,6 @@ def load_records(storage_url: str, study_name: str) -> Callable[[], list[TrialRe
 
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
     return lambda: [to_record(t) for t in study.get_trials(deepcopy=False)]
-
-
-def best_of(trials: list[TrialRecord], direction: str) -> TrialRecord | None:
-    """The best complete trial (earliest on ties)."""
-    complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
-    if not complete:
-        return None
-    sign = 1.0 if direction == "maximize" else -1.0
-    return max(complete, key=lambda t: (sign * t.value, -t.number))  # type: ignore[operator]
 
 
 REPORT_EVERY = 10  # refresh the study's plots on its parent run every this many finished trials

@@ -40,6 +40,7 @@ class _Worker:
     proc: subprocess.Popen
     log_path: Path
     restarts: int = 0
+    handled: bool = False  # its exit has been dealt with
 
 
 @dataclass
@@ -107,9 +108,9 @@ class Supervisor:
         """Handle workers that exited since the last poll."""
         for index, w in list(self.workers.items()):
             code = w.proc.poll()
-            if code is None or code == 0 or getattr(w, "handled", False):
+            if code is None or code == 0 or w.handled:
                 continue
-            w.handled = True  # type: ignore[attr-defined]
+            w.handled = True
             if code in (EXIT_FATAL, EXIT_CRASH):
                 self.stop("another worker hit an error in the study")
                 raise WorkerError(f"worker {index} stopped: {_last_error(w.log_path)}", hint=f"log: {w.log_path}")
