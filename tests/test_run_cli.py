@@ -207,11 +207,11 @@ def test_two_workers_share_a_study_in_postgresql(tmp_path):
         optuna.delete_study(study_name=name, storage=POSTGRES_URL)
 
 
-def test_an_engine_that_is_not_built_yet_is_refused_not_replaced(tmp_path):
-    path = write_study(tmp_path, "kt", search={"engine": "keras_tuner", "algorithm": "random", "trials": 1})
+def test_the_grid_engine_is_refused_by_run_and_pointed_to_compare(tmp_path):
+    path = write_study(tmp_path, "gs", search={"engine": "grid", "algorithm": "grid", "trials": 1})
     result = run_cli("run", str(path), cwd=tmp_path, env=local_env(tmp_path))
     assert result.code == 2 and "Traceback" not in result.stderr
-    assert "search.engine" in result.stderr and "keras_tuner engine is not available" in result.stderr
+    assert "search.engine" in result.stderr and "tuneforge compare" in result.stderr
     assert not (tmp_path / ".tuneforge" / "optuna.journal").exists()
 
 

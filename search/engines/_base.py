@@ -24,6 +24,7 @@ class Ticket:
     handle: Any = None  # the engine's own trial object
     duplicate_of: int | None = None  # an identical finished trial whose result can be reused
     retry_of: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)  # engine facts for the trial's MLflow run
 
 
 @dataclass

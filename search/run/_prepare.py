@@ -42,6 +42,7 @@ def _load_or_create(study: Study, storage: Any) -> optuna.Study:
             created.set_user_attr("identity", json.dumps(study_identity(study), sort_keys=True, default=str))
             created.set_user_attr("spec", json.dumps(study.spec.to_dict(), default=str))
             created.set_user_attr("base_dir", str(study.base_dir))
+            created.set_user_attr("engine", engine_label(study))
             created.set_user_attr("created_at", time.time())
         return created
     stored = existing.user_attrs.get("fingerprint")
@@ -52,7 +53,22 @@ def _load_or_create(study: Study, storage: Any) -> optuna.Study:
             f"{describe_difference(old, study_identity(study))}",
             hint="give the changed study a new `name`, or run it against another --storage",
         )
+    ran_with = existing.user_attrs.get("engine", "optuna")
+    if ran_with != engine_label(study):
+        raise StudyMismatchError(
+            f"study '{study.name}' was run with the {ran_with.replace(':', '/')} engine and cannot continue with "
+            f"{engine_label(study).replace(':', '/')} (each keeps its own search state)",
+            hint="give the study a new `name` to search it with another engine, or compare engines with "
+                 "`tuneforge compare`",
+        )
     return existing
+
+
+def engine_label(study: Study) -> str:
+    """Which engine state a study's trials belong to: ``optuna`` (any sampler can resume it) or
+    ``keras_tuner:<algorithm>`` (an oracle's saved state belongs to that oracle)."""
+    s = study.spec.search
+    return "optuna" if s.engine == "optuna" else f"{s.engine}:{s.algorithm}"
 
 
 def stored_study(optuna_study: optuna.Study) -> Study:

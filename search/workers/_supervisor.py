@@ -74,12 +74,20 @@ class Supervisor:
     """Owns the worker processes of one ``tuneforge run``."""
 
     def __init__(self, plan: RunPlan, slots: list[Slot], log_dir: Path, *, max_restarts: int = 3,
-                 on_lost: Callable[[list[LostTrial], str], None] | None = None) -> None:
+                 on_lost: Callable[[list[LostTrial], str], None] | None = None,
+                 worker_env: Callable[[int], dict[str, str]] | None = None, retry_lost: bool = True,
+                 on_gone: Callable[[int, str], None] | None = None) -> None:
+        """``worker_env(index)`` adds to a slot's environment (Keras Tuner's tuner id, say);
+        ``retry_lost=False`` fails lost trials without queueing a retry copy (the engine retries them
+        itself); ``on_gone(index, reason)`` is called when a dead worker is not restarted."""
         self.plan = plan
         self.slots = slots
         self.log_dir = log_dir
         self.max_restarts = max_restarts
         self.on_lost = on_lost
+        self.worker_env = worker_env
+        self.retry_lost = retry_lost
+        self.on_gone = on_gone
         self.workers: dict[int, _Worker] = {}
         self.report = SupervisorReport()
         self._host = socket.gethostname()
@@ -93,7 +101,7 @@ class Supervisor:
     def _spawn(self, slot: Slot, *, restarts: int) -> _Worker:
         worker_id = f"{self._host}-{os.getpid()}-w{slot.index}" + (f"-r{restarts}" if restarts else "")
         log_path = self.log_dir / f"worker-{slot.index}" f"{'-r' + str(restarts) if restarts else ''}.log"
-        env = {**os.environ, **slot.env}
+        env = {**os.environ, **slot.env, **(self.worker_env(slot.index) if self.worker_env else {})}
         with open(log_path, "w") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "search.workers", self.plan.to_json(), worker_id, str(slot.index)],
@@ -120,12 +128,15 @@ class Supervisor:
             if w.restarts < self.max_restarts and not self._deadline_passed():
                 self.workers[index] = self._spawn(w.slot, restarts=w.restarts + 1)
                 self.report.restarts += 1
+            elif self.on_gone is not None:
+                self.on_gone(index, reason)
 
     def _deadline_passed(self) -> bool:
         return self.plan.deadline is not None and time.time() >= self.plan.deadline
 
     def _recover(self, workers: set[str] | None, reason: str) -> None:
-        lost = recover_lost_trials(self.plan.storage_url, self.plan.study_name, workers=workers, reason=reason)
+        lost = recover_lost_trials(self.plan.storage_url, self.plan.study_name, workers=workers, reason=reason,
+                                   retry=self.retry_lost)
         self.report.lost.extend(lost)
         if lost and self.on_lost is not None:
             self.on_lost(lost, reason)

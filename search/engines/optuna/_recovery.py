@@ -22,10 +22,11 @@ class LostTrial:
 
 
 def recover_lost_trials(storage_url: str, study_name: str, *, workers: Collection[str] | None,
-                        reason: str) -> list[LostTrial]:
+                        reason: str, retry: bool = True) -> list[LostTrial]:
     """Fail the RUNNING trials of ``workers`` (all when ``None``) and enqueue a retry of each.
 
     A trial that is itself a retry is not retried again: each trial gets exactly one retry copy.
+    ``retry=False`` only fails them (an engine that retries trials itself, like Keras Tuner's).
     """
     storage = open_storage(storage_url)
     study = optuna.load_study(study_name=study_name, storage=storage)
@@ -39,6 +40,6 @@ def recover_lost_trials(storage_url: str, study_name: str, *, workers: Collectio
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # the worker finished it after all
-        retry = enqueue_retry(study, trial)
-        lost.append(LostTrial(trial.number, trial.user_attrs.get("mlflow_run_id"), retry))
+        retried = enqueue_retry(study, trial) if retry else False
+        lost.append(LostTrial(trial.number, trial.user_attrs.get("mlflow_run_id"), retried))
     return lost

@@ -1,0 +1,97 @@
+"""One contract, every engine: the same study runs, logs every trial, exports a loadable model, resumes.
+
+Each case runs the real CLI twice on digits (tiny widths, 3 epochs): 3 trials with
+export, then resumed to 4 trials without. The assertions do not depend on the engine.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from search.engines.optuna import open_storage
+from tests._mlflow import study_runs
+from tests._studies import write_study
+from tests.conftest import run_cli
+from tests.test_run_cli import journal, local_env, tracking
+
+pytestmark = pytest.mark.slow
+
+ENGINES = [
+    ("optuna", "tpe", "hyperband"),
+    ("optuna", "random", "none"),
+    ("keras_tuner", "random", "none"),
+    ("keras_tuner", "bayesian", "none"),
+    ("keras_tuner", "hyperband", "none"),
+]
+
+
+def ledger(folder: Path, name: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=name, storage=open_storage(journal(folder))).get_trials()
+
+
+def check_every_trial_logged(folder: Path, name: str, trials: list[optuna.trial.FrozenTrial]) -> None:
+    runs = study_runs(tracking(folder), name)
+    assert len(runs.parent) == 1, "one parent run per study, also after a resume"
+    assert set(runs.trials) == {t.number for t in trials}, "one MLflow run per trial"
+    for t in trials:
+        run = runs.trials[t.number]
+        assert run.data.tags["mlflow.parentRunId"] == runs.parent[0].info.run_id
+        assert run.data.tags["state"] == t.state.name
+        assert run.info.status == {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}[t.state.name]
+        assert len(runs.history(run, "val_accuracy")) == t.user_attrs["epochs"]
+        assert [m.step for m in runs.client.get_metric_history(run.info.run_id, "loss")] == list(
+            range(t.user_attrs["epochs"]))
+        config = json.loads(t.user_attrs["config"])
+        assert run.data.params == {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+        if t.state is optuna.trial.TrialState.COMPLETE:
+            assert run.data.metrics["objective"] == pytest.approx(t.value)
+
+
+@pytest.mark.parametrize(("engine", "algorithm", "pruner"), ENGINES,
+                         ids=[f"{e}-{a}" for e, a, _ in ENGINES])
+def test_engine_contract(tmp_path, engine, algorithm, pruner):
+    name = f"contract-{engine}-{algorithm}".replace("_", "-")
+    path = write_study(tmp_path, name, search={"engine": engine, "algorithm": algorithm, "pruner": pruner,
+                                               "trials": 3, "workers": 1, "seed": 5})
+    first = run_cli("run", str(path), cwd=tmp_path, env=local_env(tmp_path))
+    assert first.code == 0, first.stderr[-3000:]
+    assert f"{engine}/{algorithm}" in first.stderr  # the header line, with the progress, on stderr
+
+    # completes: the budget, every trial finished
+    trials = ledger(tmp_path, name)
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert all(t.state.is_finished() for t in trials)
+    assert any(t.state is optuna.trial.TrialState.COMPLETE for t in trials)
+    check_every_trial_logged(tmp_path, name, trials)
+
+    # exports a loadable SavedModel that reproduces the best trial's recorded test accuracy
+    from search.run import dataset_for
+    from search.spec import load_study
+    from tracking.export import load_serving, read_card
+
+    export = tmp_path / "models" / name
+    card = read_card(export)
+    best = max((t for t in trials if t.state is optuna.trial.TrialState.COMPLETE), key=lambda t: t.value)
+    assert card["trial"] == best.number
+    assert card["objective"]["retrained_value"] == pytest.approx(best.value, abs=1e-6)
+    data = dataset_for(load_study(path))
+    predict = load_serving(export)
+    accuracy = float(np.mean(np.argmax(predict(data.x_test), axis=1) == data.y_test))
+    assert accuracy == pytest.approx(card["metrics"]["test"]["accuracy"], abs=1e-4)
+
+    # nothing of the engine's own lands in the working directory
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "models", ".tuneforge"])
+
+    # resumes: same trials kept, numbering continues, the budget counts them
+    again = run_cli("run", str(path), "--trials", "4", "--no-export", cwd=tmp_path, env=local_env(tmp_path))
+    assert again.code == 0, again.stderr[-3000:]
+    resumed = ledger(tmp_path, name)
+    assert [t.number for t in resumed] == [0, 1, 2, 3]
+    assert [(t.params, t.value) for t in resumed[:3]] == [(t.params, t.value) for t in trials]
+    assert all(t.state.is_finished() for t in resumed)
+    check_every_trial_logged(tmp_path, name, resumed)
