@@ -84,13 +84,11 @@ class Chief:
         return {"worker_env": self.worker_env, "retry_lost": False, "on_gone": self.release}
 
     def stop(self) -> None:
-        """Stop serving; trials still marked running go back to the retry queue; save the state."""
+        """Stop serving and save the state; a trial still marked running is retried by the next run
+        (Keras Tuner's reload queues it without counting it as a failure)."""
         if self.server is not None:
             self.server.stop(grace=1.0)
             self.server = None
-        for tuner in list(self.oracle.ongoing_trials):
-            if tuner.startswith("tuner-"):
-                self.release(int(tuner.removeprefix("tuner-")), "its worker stopped before it finished")
         self.oracle.save()
 
 

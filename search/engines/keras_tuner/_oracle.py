@@ -76,8 +76,11 @@ def hyperband_tags(hyperparameters: Any) -> dict[str, str]:
 
 
 def silence_stray_print() -> None:
-    """Keras Tuner 1.4's ``Parent.to_proto`` prints each condition's first value (a leftover debug
-    print) whenever a conditional trial crosses the gRPC service. Shadow ``print`` in that module only."""
-    from keras_tuner.src.engine import conditions
+    """Keep Keras Tuner 1.4's prints off the run's screen: ``Parent.to_proto`` prints each condition's
+    first value (a leftover debug print) whenever a conditional trial crosses the gRPC service, and
+    the oracle prints "Trial N failed..." on a retry (the supervisor already reports those). Shadow
+    ``print`` in those two modules only."""
+    from keras_tuner.src.engine import conditions, oracle
 
     conditions.print = lambda *args, **kwargs: None  # type: ignore[attr-defined]
+    oracle.print = lambda *args, **kwargs: None  # type: ignore[attr-defined]
