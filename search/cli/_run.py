@@ -37,16 +37,23 @@ def run(
     seed: Annotated[Optional[int], typer.Option(help="Sampler and training seed.")] = None,
     export_dir: Annotated[Optional[str], typer.Option(help="Where the best model goes.")] = None,
     export: Annotated[bool, typer.Option(help="Export the best model at the end.")] = True,
+    gpus: Annotated[Optional[str], typer.Option(help="GPUs to use: auto, none or indices like 0,2 "
+                                                "(default: the study's resources.gpus).")] = None,
+    trials_per_gpu: Annotated[Optional[int], typer.Option(min=1, help="Trials sharing one GPU, each with "
+                                                          "about 1/K of its memory.")] = None,
 ) -> None:
     """Run (or resume) a study: parallel workers, every trial in MLflow, the best model exported."""
     from search._quiet import import_tensorflow_quietly
+    from search.workers import parse_gpu_select
 
     study = load_study(study_file)
+    gpu_select = None if gpus is None else parse_gpu_select(gpus)
     import_tensorflow_quietly()
     from search.run import RunOptions, run_study
 
     options = RunOptions(trials=trials, timeout=_timeout(timeout), workers=workers, storage=storage,
-                         tracking_uri=tracking_uri, seed=seed, export_dir=export_dir, export=export)
+                         tracking_uri=tracking_uri, seed=seed, export_dir=export_dir, export=export,
+                         gpus=gpu_select, trials_per_gpu=trials_per_gpu)
     console = Console(stderr=True)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
@@ -63,7 +70,7 @@ def run(
             bar.update(task, total=plan.budget, completed=min(done, plan.budget), best=text)
 
         console.print(f"study '{study.name}': {study.spec.search.engine}/{study.spec.search.algorithm}, "
-                      f"objective {study.direction} {study.metric}; training the data once to check it…")
+                      f"objective {study.direction} {study.metric}; loading the data once to check it…")
         outcome = run_study(study, options, progress=progress)
     out = Console()
     out.print(f"{state_counts(outcome.trials)} in {outcome.seconds:.0f}s")

@@ -1,8 +1,8 @@
-"""Plan worker slots: which environment each worker process starts with.
+"""Worker slots: which environment each worker process starts with.
 
-A pure function of the machine (cores, GPUs) and the request, so it is testable
-anywhere. On a CPU-only machine the cores are split evenly between workers so N
-workers do not oversubscribe the CPU.
+The planning itself (GPUs, trials per GPU, cores) is search.workers._devices.plan_slots;
+``plan_cpu_slots`` is its CPU-only case: the cores are split evenly between workers
+so N workers do not oversubscribe the CPU.
 """
 
 from __future__ import annotations
@@ -13,12 +13,18 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Slot:
-    """One worker's place: its index, device label and environment variables."""
+    """One worker's place: its index, device label (``cpu`` / ``gpu:1``), threads and environment.
+
+    ``gpu`` is the GPU's nvidia-smi index and ``memory_limit_mb`` TensorFlow's memory limit
+    in the process (both None on CPU).
+    """
 
     index: int
     device: str
     threads: int
     env: dict[str, str] = field(default_factory=dict)
+    gpu: int | None = None
+    memory_limit_mb: int | None = None
 
 
 def cpu_count() -> int:
@@ -31,15 +37,8 @@ def cpu_count() -> int:
 
 def plan_cpu_slots(workers: int, cores: int) -> list[Slot]:
     """``workers`` CPU slots sharing ``cores``: each gets ``max(1, cores // workers)`` threads."""
-    threads = max(1, cores // max(1, workers))
-    slots = []
-    for i in range(workers):
-        env = {
-            "CUDA_VISIBLE_DEVICES": "-1",
-            "TF_NUM_INTRAOP_THREADS": str(threads),
-            "TF_NUM_INTEROP_THREADS": "1" if threads == 1 else "2",
-            "OMP_NUM_THREADS": str(threads),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-        }
-        slots.append(Slot(index=i, device="cpu", threads=threads, env=env))
-    return slots
+    from search.workers._devices import plan_slots
+
+    if workers < 1:
+        return []
+    return plan_slots(gpus=[], select="none", cores=max(1, cores), workers=workers)
