@@ -32,12 +32,19 @@ def _open(study: str, storage: str | None):
 
 @app.command()
 def status(
-    study: Annotated[str, typer.Argument(metavar="STUDY", help="A study file or a study name.")],
+    study: Annotated[Optional[str], typer.Argument(metavar="[STUDY]", help="A study file or a study name "
+                                                   "(none: list every study in the storage).")] = None,
     storage: Annotated[Optional[str], typer.Option(help="Study storage URL.")] = None,
 ) -> None:
-    """Show a study's trials by state and its best trials."""
+    """Show a study's trials by state and its best trials, or list every study in a storage."""
     from search.run import load_records
 
+    if study is None:
+        from search.cli._studies import studies_table
+        from search.engines.optuna import resolve_storage_url
+
+        Console().print(studies_table(resolve_storage_url(storage)))
+        return
     spec, url = _open(study, storage)
     trials = load_records(url, spec.name)()
     console = Console()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
@@ -25,7 +25,6 @@ from search.engines.optuna._storage import open_storage
 from search.models import value
 from search.spec import Study
 from search.states import TrialState
-from search.training import Pruned
 
 LOST = "lost"  # user attr on a FAIL trial whose worker died or was interrupted: it has a retry copy
 
@@ -61,11 +60,16 @@ class OptunaEngine(Engine):
     name = "optuna"
 
     def __init__(self, study: Study, storage_url: str, *, budget: int, deadline: float | None = None,
-                 seed: int | None = None, parallel: bool = False, worker: str = "") -> None:
+                 seed: int | None = None, parallel: bool = False, worker: str = "",
+                 heartbeat: Any = None, gate: Callable[[], bool] | None = None) -> None:
+        """``heartbeat`` (a :class:`Heartbeat`) beats for each running trial; ``gate()`` is asked under the
+        study's lock before a new trial starts, and False means no new trial (a paused study)."""
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         self.study = study
         self.worker = worker
+        self.heartbeat = heartbeat
+        self.gate = gate
         self.direction = study.direction
         self.algorithm = study.spec.search.algorithm or "tpe"
         self.deadline = deadline
@@ -92,6 +96,8 @@ class OptunaEngine(Engine):
         if self.deadline is not None and time.time() >= self.deadline:
             return None
         with self.lock.hold():
+            if self.gate is not None and not self.gate():
+                return None
             trials = self.optuna_study.get_trials(deepcopy=False)
             if not any(t.state == OState.WAITING for t in trials):
                 if sum(counts_toward_budget(t) for t in trials) >= self.budget:
@@ -103,6 +109,8 @@ class OptunaEngine(Engine):
                     self.optuna_study.enqueue_trial(point)
             trial = self.optuna_study.ask()
             trial.set_user_attr("worker", self.worker)  # before anything can fail: recovery finds it by worker
+            if self.heartbeat is not None:
+                self.heartbeat.start(trial._trial_id)
             config = self.suggest(trial)
         system_attrs = self.optuna_study._storage.get_trial_system_attrs(trial._trial_id)
         ticket = Ticket(trial.number, config, handle=trial, retry_of=system_attrs.get("failed_trial"))
@@ -116,22 +124,28 @@ class OptunaEngine(Engine):
         if metric in logs:
             trial.report(float(logs[metric]), step=epoch)
             if trial.should_prune():
+                from search.training import Pruned  # lazily: it is a Keras callback's module (TensorFlow)
+
                 raise Pruned(f"pruned at epoch {epoch}")
 
     def finish(self, ticket: Ticket, state: TrialState, value: float | None, attrs: Mapping[str, Any]) -> None:
         trial: optuna.Trial = ticket.handle
         for key, attr in attrs.items():
             trial.set_user_attr(key, attr)
-        if state is TrialState.COMPLETE:
-            self.optuna_study.tell(trial, float(value))  # type: ignore[arg-type]
-        else:
-            self.optuna_study.tell(trial, state=state.to_optuna())
+        try:
+            if state is TrialState.COMPLETE:
+                self.optuna_study.tell(trial, float(value))  # type: ignore[arg-type]
+            else:
+                self.optuna_study.tell(trial, state=state.to_optuna())
+        finally:
+            self._stop_heartbeat()
 
     def finish_lost(self, ticket: Ticket, reason: str) -> None:
         """End a trial whose training was interrupted: FAIL, marked lost, one retry queued."""
         trial: optuna.Trial = ticket.handle
         trial.set_user_attr(LOST, reason)
         self.optuna_study.tell(trial, state=OState.FAIL)
+        self._stop_heartbeat()
         enqueue_retry(self.optuna_study, self.optuna_study._storage.get_trial(trial._trial_id))
 
     def set_attrs(self, ticket: Ticket, attrs: Mapping[str, Any]) -> None:
@@ -143,6 +157,10 @@ class OptunaEngine(Engine):
         return [to_record(t) for t in self.optuna_study.get_trials(deepcopy=False)]
 
     # --- helpers -----------------------------------------------------------------------
+    def _stop_heartbeat(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+
     def _next_grid_point(self, trials: list[optuna.trial.FrozenTrial]) -> dict[str, Any] | None:
         assert self.grid is not None
         taken = [t.params for t in trials if not (t.state == OState.FAIL and LOST in t.user_attrs)]

@@ -15,6 +15,9 @@ from spaces import TuneforgeError
 from tracking._store import resolve_storage_url  # noqa: F401  (re-exported)
 
 
+_CREATED: set[str] = set()  # URLs whose tables this process has seen created
+
+
 class StorageError(TuneforgeError):
     """The study storage cannot be opened."""
 
@@ -30,7 +33,14 @@ def open_storage(url: str) -> Any:
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        if url in _CREATED:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        from search.control import schema_lock
+
+        with schema_lock(url):  # many workers on an empty database: one creates Optuna's tables
+            storage = optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        _CREATED.add(url)
+        return storage
     except Exception as exc:  # bad URL, unreachable server, missing driver
         raise StorageError(
             f"cannot open study storage {url!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}",

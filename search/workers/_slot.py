@@ -1,0 +1,276 @@
+"""One slot process of ``tuneforge worker``: choose a study, train one trial, repeat.
+
+Run as ``python -m search.workers._slot CONFIG_JSON``. Between trials it re-reads the
+control table, so a paused or cancelled study gets no new trial and priorities take
+effect at once. It beats for its running trial and fails the trials of workers that
+stopped beating. It exits with ``EXIT_NO_WORK`` (0) when no study has work left,
+``EXIT_RECYCLE`` after ``max_trials`` trials (its daemon starts a fresh process, so
+TensorFlow's memory cannot pile up), 2 when the storage itself is unusable, 3 on a
+bug, 130 when interrupted (the running trial is failed and queued for retry).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+import traceback
+import zlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from search.control import ACTIVE, ControlStore, Status, StudyRecord, study_order
+from spaces import TuneforgeError
+
+EXIT_NO_WORK = 0
+EXIT_FATAL = 2
+EXIT_CRASH = 3
+EXIT_RECYCLE = 75  # EX_TEMPFAIL: "start me again"
+
+
+@dataclass
+class SlotConfig:
+    """What a slot process needs; handed over as JSON."""
+
+    storage_url: str
+    worker_id: str
+    study: str | None = None  # serve only this study (None: every active study)
+    max_trials: int = 0  # recycle after this many trials (0: never)
+    tracking_uri: str | None = None  # overrides each study's stored tracking URI
+    poll: float = 2.0  # seconds between looks while other workers finish a study's last trials
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> SlotConfig:
+        return cls(**json.loads(text))
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+class _Served:
+    """Everything a slot keeps for one study it serves: engine, dataset, plan, MLflow client."""
+
+    def __init__(self, record: StudyRecord, config: SlotConfig, store: ControlStore) -> None:
+        import optuna
+
+        from search.engines.optuna import OptunaEngine, open_storage
+        from search.engines.optuna._heartbeat import Heartbeat, supports_heartbeats
+        from search.run._data import dataset_for
+        from search.run._plan import RunPlan
+        from search.run._prepare import stored_study
+        from search.workers._worker import sampler_seed
+        from tracking.mlflow_log import client_for
+
+        self.record = record
+        url = config.storage_url
+        optuna_study = optuna.load_study(study_name=record.name, storage=open_storage(url))
+        self.study = stored_study(optuna_study)  # the spec comes from the storage, not a local file
+        self.dataset = dataset_for(self.study)
+        p = record.plan
+        self.plan = RunPlan(study_name=record.name, storage_url=url,
+                            tracking_uri=config.tracking_uri or record.tracking_uri,
+                            experiment_id=p["experiment_id"], parent_run_id=p["parent_run_id"], budget=p["budget"],
+                            deadline=record.deadline, sampler_seed=p.get("sampler_seed"),
+                            train_seed=p["train_seed"], workers=2)
+        index = 1 + zlib.crc32(config.worker_id.encode()) % 100_000  # distinct per process, never the first seed
+        seed = sampler_seed(self.plan.sampler_seed, index, len(optuna_study.get_trials(deepcopy=False)))
+        heartbeat = Heartbeat(url, interval=record.heartbeat_interval) if supports_heartbeats(url) else None
+
+        def gate() -> bool:  # asked under the study's lock, the lock pause/cancel take
+            current = store.get(record.name)
+            return current is not None and current.active
+
+        self.engine = OptunaEngine(self.study, url, budget=p["budget"], deadline=record.deadline, seed=seed,
+                                   parallel=True, worker=config.worker_id, heartbeat=heartbeat, gate=gate)
+        self.client = client_for(self.plan.tracking_uri)
+
+    def running(self) -> int:
+        from optuna.trial import TrialState
+
+        return len(self.engine.optuna_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+    def recover_stale(self) -> None:
+        """Fail (with one retry each) the trials of workers whose heartbeats stopped."""
+        from search.engines.optuna._heartbeat import fail_stale_trials, supports_heartbeats
+        from tracking.mlflow_log import fail_run
+
+        if not supports_heartbeats(self.plan.storage_url):
+            return
+        lost = fail_stale_trials(self.plan.storage_url, self.record.name, grace=self.record.grace_period,
+                                 lock=self.engine.lock)
+        for trial in lost:
+            log(f"study '{self.record.name}': trial {trial.number} lost its worker (no heartbeat for "
+                f"{self.record.grace_period}s); {'queued for retry' if trial.retried else 'not retried again'}")
+            if trial.mlflow_run_id:
+                fail_run(self.client, trial.mlflow_run_id,
+                         f"its worker stopped sending heartbeats (grace period {self.record.grace_period}s)")
+
+
+class SlotLoop:
+    """The loop of one slot process."""
+
+    def __init__(self, config: SlotConfig) -> None:
+        import optuna
+
+        from search.engines.optuna import open_storage
+
+        self.config = config
+        self.store = ControlStore(config.storage_url)
+        self.storage = open_storage(config.storage_url)
+        self.served: dict[str, _Served] = {}
+        self.trials_done = 0
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def candidates(self) -> list[StudyRecord]:
+        if self.config.study is not None:
+            record = self.store.require(self.config.study)
+            return [record] if record.active else []
+        return self.store.list(ACTIVE)
+
+    def ordered(self, records: list[StudyRecord]) -> list[StudyRecord]:
+        from optuna.trial import TrialState
+
+        running, trials, present = {}, {}, []
+        for r in records:
+            try:
+                study_id = self.storage.get_study_id_from_name(r.name)
+            except KeyError:  # submitted, then deleted from the study storage
+                continue
+            all_trials = self.storage.get_all_trials(study_id, deepcopy=False)
+            running[r.name] = sum(t.state == TrialState.RUNNING for t in all_trials)
+            trials[r.name] = len(all_trials)
+            present.append(r)
+        return study_order(present, running=running, trials=trials)
+
+    def served_for(self, record: StudyRecord) -> _Served | None:
+        served = self.served.get(record.name)
+        if served is not None and (served.record.plan != record.plan or served.record.started_at != record.started_at):
+            served = None  # resubmitted with a new budget, or its clock just started
+        if served is None:
+            try:
+                served = _Served(record, self.config, self.store)
+            except TuneforgeError as exc:  # this study is broken (its data cannot be loaded): not the others
+                log(f"study '{record.name}' failed: {exc}")
+                self.store.set_status(record.name, Status.FAILED, only_from=ACTIVE, error=str(exc))
+                return None
+            self.served[record.name] = served
+        served.record = record
+        return served
+
+    def round(self) -> str:
+        """Try the studies in order: ``trained`` one trial, ``wait`` for others' last trials, or ``none``."""
+        waiting = False
+        for record in self.ordered(self.candidates()):
+            if record.status is Status.QUEUED:
+                self.store.start(record.name)
+                record = self.store.require(record.name)
+            served = self.served_for(record)
+            if served is None:
+                continue
+            served.recover_stale()
+            ticket = served.engine.ask()
+            if ticket is not None:
+                self.train(served, ticket)
+                return "trained"
+            if served.running():
+                waiting = True  # others' trials may still fail and need a retry: stay until they finish
+            else:
+                self.finish_study(served)
+        return "wait" if waiting else "none"
+
+    def train(self, served: _Served, ticket: Any) -> None:
+        import optuna
+
+        from search.workers._worker import run_trial
+
+        try:
+            run_trial(served.engine, ticket, study=served.study, dataset=served.dataset, plan=served.plan,
+                      client=served.client, worker=self.config.worker_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            served.engine._stop_heartbeat()
+            log(f"study '{served.record.name}': trial {ticket.number} was failed by another worker meanwhile "
+                "(this worker's heartbeats were late); its result is dropped")
+            return
+        except TuneforgeError as exc:  # the study itself is wrong (its builder cannot be imported): not the others
+            self.fail_study(served, ticket, str(exc))
+            return
+        self.trials_done += 1
+        trial = served.engine.optuna_study._storage.get_trial(ticket.handle._trial_id)
+        log(f"study '{served.record.name}': trial {ticket.number} {trial.state.name}"
+            + (f" {served.study.metric}={trial.value:.4f}" if trial.value is not None else ""))
+
+    def fail_study(self, served: _Served, ticket: Any, error: str) -> None:
+        """Fail the trial and mark the whole study failed: every trial of it would fail the same way."""
+        from search.states import TrialState
+        from tracking.mlflow_log import fail_run
+
+        log(f"study '{served.record.name}' failed: {error}")
+        served.engine.finish(ticket, TrialState.FAIL, None, {"error": error[:2000]})
+        run_id = served.engine.optuna_study._storage.get_trial(ticket.handle._trial_id).user_attrs.get("mlflow_run_id")
+        if run_id:
+            fail_run(served.client, run_id, error)
+        self.store.set_status(served.record.name, Status.FAILED, only_from=(*ACTIVE, Status.PAUSED), error=error)
+        served.client.set_terminated(served.plan.parent_run_id, status="FAILED")
+        self.served.pop(served.record.name, None)
+
+    def finish_study(self, served: _Served) -> None:
+        """No trial left to hand out and none running: the study is done (once, by one worker)."""
+        from tracking import mlflow_log
+
+        if not self.store.set_status(served.record.name, Status.DONE, only_from=ACTIVE):
+            return
+        log(f"study '{served.record.name}' is done")
+        plan = served.plan
+        mlflow_log.fail_orphan_runs(served.client, plan.experiment_id, plan.parent_run_id, running_trials=set(),
+                                    reason="its worker stopped before it finished")
+        served.client.set_terminated(plan.parent_run_id, status="FINISHED")
+        try:  # the study's plots and leaderboard on its parent run, last (slow, and only a report)
+            from tracking.plots import log_study_report
+
+            log_study_report(served.client, plan.parent_run_id, served.engine.optuna_study,
+                             metric=served.study.metric, direction=served.study.direction)
+        except Exception as exc:  # noqa: BLE001 - a report must never fail the study
+            served.client.set_tag(plan.parent_run_id, "report_error", f"{type(exc).__name__}: {exc}"[:500])
+
+    def run(self) -> int:
+        while True:
+            if self.config.max_trials and self.trials_done >= self.config.max_trials:
+                return EXIT_RECYCLE
+            outcome = self.round()
+            if outcome == "none":
+                return EXIT_NO_WORK
+            if outcome == "wait":
+                time.sleep(self.config.poll)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of a slot process."""
+    from search._quiet import import_tensorflow_quietly, quiet_libraries
+
+    config = SlotConfig.from_json((sys.argv[1:] if argv is None else argv)[0])
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        import_tensorflow_quietly()  # before the worker module imports it with its start-up chatter
+        from search.workers._worker import _configure_threads
+
+        _configure_threads()
+        quiet_libraries()
+        sys.exit(SlotLoop(config).run())
+    except TuneforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_FATAL)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug: show it in the log
+        traceback.print_exc()
+        print(f"error: worker crashed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_CRASH)
+
+
+if __name__ == "__main__":
+    main()
