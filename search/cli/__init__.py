@@ -18,7 +18,7 @@ _ABORT = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
 
 from search._quiet import quiet_libraries
 from search.cli._app import app
-from search.cli import _run, _status, _ui, _validate  # noqa: F401  (register the commands)
+from search.cli import _compare, _control, _run, _status, _submit, _ui, _validate, _worker  # noqa: F401  (register the commands)
 from spaces import TuneforgeError
 
 
