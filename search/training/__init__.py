@@ -2,6 +2,6 @@
 
 from search.training._callbacks import Pruned
 from search.training._result import TrainResult
-from search.training._trainer import evaluate, fit_split, train_config
+from search.training._trainer import evaluate, fast_settings, fit_split, train_config
 
-__all__ = ["Pruned", "TrainResult", "evaluate", "fit_split", "train_config"]
+__all__ = ["Pruned", "TrainResult", "evaluate", "fast_settings", "fit_split", "train_config"]

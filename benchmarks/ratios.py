@@ -1,0 +1,469 @@
+"""Fast-trial ratios, measured side by side in one run: the table of issue 9.
+
+    .venv/bin/python benchmarks/ratios.py            # the full table (about 15-25 min on 2 busy cores)
+    .venv/bin/python benchmarks/ratios.py --quick    # a smoke version of every row (a few minutes)
+
+Rows (every figure is a ratio of two things measured in this same run, so a busy
+machine slows both sides; the machine and its load average are printed with the table):
+
+1. Trainer vs plain ``model.fit``: samples/s at batch 32, 128, 512 on a 784-256-256-10
+   MLP (relu, adam 1e-3) on ``mnist_5k`` (4,000 training / 1,000 validation rows),
+   validating every epoch as a trial does. Trainer: ``search.training.fit_split`` (its own
+   settings); plain: the same model compiled with Keras defaults and ``fit``. samples/s =
+   training rows / median epoch time after the first (tracing) epoch; runs interleaved,
+   one per seed (0, 1, 2), also giving the final validation accuracy of each side.
+2. A tuneforge study (``studies/digits_mlp.yaml``: TPE, median pruner, 30 trials, 1 worker,
+   study storage and MLflow on, ``tuneforge run --no-export`` in a fresh process) vs a bare
+   loop training the configs that study trained (pruned ones for the epochs they ran; no
+   storage, no tracking; a fresh process too, so both pay Python and TensorFlow start-up).
+   Two bare loops: Keras ``fit`` with ``EarlyStopping`` (what one writes by hand) and
+   tuneforge's own trainer (so the difference is service overhead alone).
+3. 2 workers vs 1 on a grid study (both train the same configs): trials per hour, from
+   the first trial's start to the last trial's end, and over the whole wall clock.
+4. Training GFLOP/s at batch 128 (6 x parameters x training samples/s, trainer settings,
+   no validation) vs the measured float32 matrix-product GFLOP/s (``tf.matmul``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+MLP = {"n_layers": 2, "units": 256, "activation": "relu", "optimizer": "adam", "learning_rate": 1e-3, "patience": 0}
+SEEDS = (0, 1, 2)
+
+
+# --- the machine -------------------------------------------------------------------------
+def machine() -> dict[str, str]:
+    """Cores, CPU model, Python, TensorFlow and Keras versions, load average now."""
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    tf, keras = _tf()
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return {"cores": str(cores), "cpu": model, "python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "load": load_average()}
+
+
+def load_average() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def _tf() -> tuple[Any, Any]:
+    from search._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import keras
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    return tf, keras
+
+
+# --- 4. the matrix-product peak ------------------------------------------------------------
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """float32 ``tf.matmul`` of two n x n matrices: 2 n^3 / seconds (median of ``repeats``), in GFLOP/s."""
+    tf, _ = _tf()
+    a = tf.random.stateless_uniform((n, n), seed=(1, 2), dtype=tf.float32)
+    b = tf.random.stateless_uniform((n, n), seed=(3, 4), dtype=tf.float32)
+    tf.matmul(a, b).numpy()  # warm up (thread pools, kernels)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        tf.matmul(a, b).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+# --- 1. trainer vs plain fit -------------------------------------------------------------
+@dataclass
+class FitSample:
+    """One timed fit: training samples/s after the first epoch, the first epoch's seconds, final val accuracy."""
+
+    samples_per_s: float
+    first_epoch_s: float
+    val_accuracy: float
+    n_params: int = 0
+
+
+def _per_epoch(start: float, ends: list[float], n_rows: int) -> tuple[float, float]:
+    if len(ends) < 2:
+        raise ValueError("time at least 2 epochs: the first one traces and compiles")
+    later = statistics.median(b - a for a, b in zip(ends, ends[1:]))
+    return n_rows / later, ends[0] - start
+
+
+def fit_trainer(dataset: Any, config: dict, batch: int, epochs: int, seed: int, *,
+                long_fit: bool = False) -> FitSample:
+    """tuneforge's trainer (``fit_split``, its own settings) on split 0, validating every epoch.
+
+    ``long_fit``: the settings the trainer picks for a fit of at least ``XLA_MIN_STEPS`` planned
+    steps (XLA on), whatever this fit's length.
+    """
+    import search.training._trainer as trainer
+    from search.training import fit_split
+
+    ends: list[float] = []
+    threshold = trainer.XLA_MIN_STEPS
+    trainer.XLA_MIN_STEPS = 0 if long_fit else threshold
+    try:
+        start = time.perf_counter()
+        model, watch = fit_split({**config, "batch_size": batch, "epochs": epochs, "patience": 0},
+                                 dataset.splits[0], dataset=dataset, model_kind="mlp", metric="val_accuracy",
+                                 direction="maximize", report=lambda epoch, logs: ends.append(time.perf_counter()),
+                                 seed=seed, search_path=None)
+    finally:
+        trainer.XLA_MIN_STEPS = threshold
+    if watch.failure or len(ends) != epochs:
+        raise RuntimeError(f"trainer stopped after {len(ends)} epochs: {watch.failure}")
+    rate, first = _per_epoch(start, ends, len(dataset.splits[0].x_train))
+    return FitSample(rate, first, watch.history[-1]["val_accuracy"], int(model.count_params()))
+
+
+def fit_plain(dataset: Any, config: dict, batch: int, epochs: int, seed: int) -> FitSample:
+    """The same model compiled with Keras defaults and a plain ``model.fit`` (validation every epoch)."""
+    _, keras = _tf()
+    from search.models import build_model, compile_model
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    split, info = dataset.splits[0], dataset.info
+    ends: list[float] = []
+    timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
+    start = time.perf_counter()
+    stats = (split.mean, split.variance) if split.mean is not None else None
+    model = build_model("mlp", config, task=info.task, input_shape=info.input_shape, n_outputs=info.n_outputs,
+                        stats=stats)
+    compile_model(model, config, task=info.task)  # Keras defaults: 1 step per call, jit_compile="auto"
+    history = model.fit(split.x_train, split.y_train, validation_data=(split.x_val, split.y_val), epochs=epochs,
+                        batch_size=batch, shuffle=True, verbose=0, callbacks=[timer])
+    rate, first = _per_epoch(start, ends, len(split.x_train))
+    return FitSample(rate, first, float(history.history["val_accuracy"][-1]), int(model.count_params()))
+
+
+@dataclass
+class SpeedRow:
+    """One batch size: fits of each side, one per seed (``long_fit``: the trainer's settings for long fits)."""
+
+    batch: int
+    trainer: list[FitSample] = field(default_factory=list)
+    plain: list[FitSample] = field(default_factory=list)
+    long_fit: list[FitSample] = field(default_factory=list)
+
+    def ratio(self, side: str = "trainer") -> float:
+        """Median over seeds of (``side`` samples/s / plain samples/s), each pair run back to back."""
+        return statistics.median(t.samples_per_s / p.samples_per_s for t, p in zip(getattr(self, side), self.plain))
+
+    def accuracy_gap_points(self, side: str = "trainer") -> float:
+        """Mean final validation accuracy, ``side`` minus plain, in percentage points."""
+        return 100 * (statistics.mean(s.val_accuracy for s in getattr(self, side))
+                      - statistics.mean(s.val_accuracy for s in self.plain))
+
+
+def trainer_vs_fit(dataset: Any, batches: list[int], seeds: tuple[int, ...], epochs: int,
+                   config: dict = MLP, *, long_fit: bool = False) -> list[SpeedRow]:
+    """Interleaved trainer / plain (/ trainer with its long-fit settings) fits, one of each per (seed, batch)."""
+    rows = {b: SpeedRow(b) for b in batches}
+    fit_trainer(dataset, config, 128, 2, 0)  # warm TensorFlow up (kernels, thread pools) for both sides
+    sides = ["trainer", "plain"] + (["long_fit"] if long_fit else [])
+    for seed in seeds:
+        for batch in batches:
+            order = sides if seed % 2 == 0 else sides[::-1]  # alternate the order: load changes hit all alike
+            for side in order:
+                if side == "plain":
+                    sample = fit_plain(dataset, config, batch, epochs, seed)
+                else:
+                    sample = fit_trainer(dataset, config, batch, epochs, seed, long_fit=side == "long_fit")
+                getattr(rows[batch], side).append(sample)
+    return list(rows.values())
+
+
+def training_samples_per_s(dataset: Any, batch: int, epochs: int, config: dict = MLP) -> tuple[float, int]:
+    """Training-only samples/s with the trainer's compile settings (no validation), and the parameter count."""
+    _, keras = _tf()
+    from search.models import build_model, compile_model
+    from search.training import fast_settings
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    split, info = dataset.splits[0], dataset.info
+    model = build_model("mlp", config, task=info.task, input_shape=info.input_shape, n_outputs=info.n_outputs)
+    compile_model(model, config, task=info.task, **fast_settings(len(split.x_train), batch, epochs))
+    ends: list[float] = []
+    timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
+    start = time.perf_counter()
+    model.fit(split.x_train, split.y_train, epochs=epochs, batch_size=batch, verbose=0, callbacks=[timer])
+    return _per_epoch(start, ends, len(split.x_train))[0], int(model.count_params())
+
+
+# --- 2 and 3. studies and bare loops ------------------------------------------------------
+def digits_study(trials: int, workers: int, *, epochs: int | None = None) -> dict:
+    """``studies/digits_mlp.yaml`` with this budget (``epochs`` overrides its 30 for a quick run)."""
+    import yaml
+
+    study = yaml.safe_load((ROOT / "studies" / "digits_mlp.yaml").read_text())
+    study["name"] = f"bench-digits-{workers}w"
+    study["search"].update({"trials": trials, "workers": workers, "timeout": "2h"})
+    if epochs is not None:
+        study["fixed"]["epochs"] = epochs
+    study.pop("export", None)
+    return study
+
+
+def grid_study(epochs: int, units: list[int], learning_rates: list[float], workers: int) -> dict:
+    """A digits grid: every run of it trains exactly the same configs, whatever the workers."""
+    return {
+        "name": f"bench-grid-{workers}w",
+        "data": {"dataset": "digits", "validation": 0.2, "test": 0.2, "seed": 42},
+        "space": {"units": {"type": "int", "low": min(units), "high": max(units), "grid": units},
+                  "learning_rate": {"type": "float", "low": min(learning_rates), "high": max(learning_rates),
+                                    "grid": learning_rates}},
+        "fixed": {"n_layers": 2, "epochs": epochs, "patience": 0, "batch_size": 32},
+        "search": {"algorithm": "grid", "pruner": "none", "trials": len(units) * len(learning_rates),
+                   "workers": workers, "seed": 42, "timeout": "2h"},
+    }
+
+
+@dataclass
+class StudyRun:
+    """A ``tuneforge run`` in a fresh process: wall clock and what each finished trial trained."""
+
+    seconds: float
+    trials: list[dict]  # number, state, value, config, epochs, start, end
+    folder: Path
+    started: float = 0.0  # time.time() when the process was started
+
+    @property
+    def phases(self) -> str:
+        """Start-up (process start to first trial start), trials, tail (last trial end to exit)."""
+        first, last = min(t["start"] for t in self.trials), max(t["end"] for t in self.trials)
+        return (f"start-up {first - self.started:.1f} s, trials {last - first:.1f} s, "
+                f"tail {self.started + self.seconds - last:.1f} s")
+
+    @property
+    def busy_seconds(self) -> float:
+        """From the first trial's start to the last trial's end."""
+        return max(t["end"] for t in self.trials) - min(t["start"] for t in self.trials)
+
+
+def run_study(study: dict, folder: Path) -> StudyRun:
+    """``tuneforge run STUDY --no-export`` with its own TUNEFORGE_HOME (study storage + local MLflow store)."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{study['name']}.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    home = folder / ".tuneforge"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["TUNEFORGE_HOME"] = str(home)
+    storage = f"journal:{home / 'optuna.journal'}"
+    started = time.time()
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "search.cli", "run", str(path), "--no-export",
+                           "--storage", storage], cwd=folder, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"tuneforge run failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return StudyRun(seconds, _trained(storage, study["name"]), folder, started)
+
+
+def _trained(storage_url: str, name: str) -> list[dict]:
+    import optuna
+
+    from search.engines.optuna import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=name, storage=open_storage(storage_url))
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        if t.state.is_finished() and "duplicate_of" not in t.user_attrs and t.datetime_complete is not None:
+            out.append({"number": t.number, "state": t.state.name, "value": t.value,
+                        "config": json.loads(t.user_attrs["config"]), "epochs": int(t.user_attrs.get("epochs", 0)),
+                        "start": t.datetime_start.timestamp(), "end": t.datetime_complete.timestamp()})
+    return out
+
+
+def bare_loop(study_path: Path, trials: list[dict], seed: int, mode: str) -> tuple[float, list[float | None]]:
+    """Train ``trials``' configs in a fresh process with no storage or tracking; (wall seconds, objectives).
+
+    ``mode``: "fit" (Keras ``fit`` + ``EarlyStopping``, by hand) or "trainer" (tuneforge's ``train_config``).
+    """
+    job = {"study": str(study_path), "seed": seed, "mode": mode,
+           "configs": [{**t["config"], "epochs": t["epochs"]} if t["state"] == "PRUNED" else t["config"]
+                       for t in trials]}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(job, f)
+    try:
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--bare-loop", f.name],
+                              capture_output=True, text=True, cwd=ROOT)
+        seconds = time.perf_counter() - start
+    finally:
+        os.unlink(f.name)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bare loop failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return seconds, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _bare_loop_main(job_path: str) -> None:
+    """The bare loop's process: load the data once, train every config, print the objectives as JSON."""
+    job = json.loads(Path(job_path).read_text())
+    _, keras = _tf()
+    from search.models import build_model, compile_model, value
+    from search.run import dataset_for
+    from search.spec import load_study
+    from search.training import train_config
+
+    study = load_study(job["study"])
+    dataset = dataset_for(study)
+    objectives: list[float | None] = []
+    for config in job["configs"]:
+        if job["mode"] == "trainer":
+            result = train_config(config, dataset, model_kind=study.spec.model, metric=study.metric,
+                                  direction=study.direction, seed=job["seed"], search_path=study.base_dir)
+            objectives.append(result.objective)
+            continue
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(job["seed"])
+        split, info = dataset.splits[0], dataset.info
+        stats = (split.mean, split.variance) if split.mean is not None else None
+        model = build_model(study.spec.model, config, task=info.task, input_shape=info.input_shape,
+                            n_outputs=info.n_outputs, stats=stats, search_path=study.base_dir)
+        compile_model(model, config, task=info.task)
+        mode = "max" if study.direction == "maximize" else "min"
+        patience = int(value(config, "patience"))
+        callbacks = [keras.callbacks.EarlyStopping(study.metric, patience=patience, mode=mode,
+                                                   restore_best_weights=True)] if patience else []
+        history = model.fit(split.x_train, split.y_train, validation_data=(split.x_val, split.y_val),
+                            epochs=int(value(config, "epochs")), batch_size=int(value(config, "batch_size")),
+                            verbose=0, callbacks=callbacks).history[study.metric]
+        objectives.append(float(max(history) if mode == "max" else min(history)))
+    print(json.dumps(objectives))
+
+
+# --- the table ----------------------------------------------------------------------------
+def _fmt(value: float, digits: int = 2) -> str:
+    return f"{value:.{digits}f}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Fast-trial ratios (issue 9), measured side by side.")
+    parser.add_argument("--quick", action="store_true", help="a smoke version of every row (small budgets)")
+    parser.add_argument("--bare-loop", metavar="JOB", help=argparse.SUPPRESS)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["trainer", "study", "workers", "gflops"],
+                        help="rows to leave out")
+    args = parser.parse_args(argv)
+    if args.bare_loop:
+        _bare_loop_main(args.bare_loop)
+        return
+    quick = args.quick
+    info = machine()
+    print(f"machine: {info['cores']} cores, {info['cpu']}; Python {info['python']}, TensorFlow {info['tensorflow']}, "
+          f"Keras {info['keras']}; load average at start {info['load']}", flush=True)
+    rows: list[tuple[str, str, str, str, str]] = []  # figure, tuneforge, baseline, ratio, bar
+
+    def emit(*row: str) -> None:
+        rows.append(row)
+        print("  " + " | ".join(row), flush=True)
+
+    from search.data import load_data
+
+    if "gflops" not in args.skip:
+        peak = matmul_gflops(1024 if quick else 2048, 5 if quick else 10)
+        mnist = load_data("mnist_5k", test=0, validation=0.2)
+        rate, params = training_samples_per_s(mnist, 128, 3 if quick else 8)
+        achieved = 6 * params * rate / 1e9
+        emit("training GFLOP/s at batch 128 (6 x params x samples/s) vs float32 matmul peak",
+             f"{achieved:.1f} GFLOP/s ({rate:,.0f} samples/s)", f"{peak:.1f} GFLOP/s",
+             f"{achieved / peak:.1%}", ">= 30%")
+
+    if "trainer" not in args.skip:
+        from search.training._trainer import XLA_MIN_STEPS
+
+        mnist = load_data("mnist_5k", test=0, validation=0.2)
+        epochs = 3 if quick else 8
+        speed = trainer_vs_fit(mnist, [32, 128, 512], SEEDS[:1] if quick else SEEDS, epochs, long_fit=True)
+        bars = {32: ">= 2.0x", 128: ">= 1.3x", 512: "(none)"}
+        labels = {"trainer": f"trainer ({epochs}-epoch fit: its settings for it)",
+                  "long_fit": f"trainer, long-fit settings (XLA; >= {XLA_MIN_STEPS} planned steps)"}
+        for row in speed:
+            p = statistics.median(s.samples_per_s for s in row.plain)
+            pa = statistics.mean(s.val_accuracy for s in row.plain)
+            for side, label in labels.items():
+                samples = getattr(row, side)
+                t = statistics.median(s.samples_per_s for s in samples)
+                first = statistics.median(s.first_epoch_s for s in samples)
+                emit(f"batch {row.batch} samples/s: {label} vs plain fit", f"{t:,.0f} (1st epoch {first:.1f} s)",
+                     f"{p:,.0f} (1st epoch {statistics.median(s.first_epoch_s for s in row.plain):.1f} s)",
+                     f"{row.ratio(side):.2f}x", bars[row.batch])
+                ta = statistics.mean(s.val_accuracy for s in samples)
+                emit(f"  final val accuracy, same fits (mean of {len(samples)} seeds)", f"{ta:.4f}", f"{pa:.4f}",
+                     f"{row.accuracy_gap_points(side):+.2f} points", "within 0.5 points")
+
+    with tempfile.TemporaryDirectory(prefix="tuneforge-ratios-") as tmp:
+        folder = Path(tmp)
+        if "study" not in args.skip:
+            n = 6 if quick else 30
+            study = digits_study(n, 1, epochs=5 if quick else None)
+            run = run_study(study, folder / "study")
+            path = run.folder / f"{study['name']}.yaml"
+            seed = study["search"]["seed"]
+            bare_fit, objectives_fit = bare_loop(path, run.trials, seed, "fit")
+            bare_trainer, objectives_trainer = bare_loop(path, run.trials, seed, "trainer")
+            same = sum(1 for t, o in zip(run.trials, objectives_trainer)
+                       if t["state"] == "COMPLETE" and o is not None and abs(t["value"] - o) < 1e-6)
+            complete = sum(t["state"] == "COMPLETE" for t in run.trials)
+            emit(f"{n}-trial digits study (tuneforge run, storage + MLflow) vs bare loop (Keras fit + EarlyStopping)",
+                 f"{run.seconds:.1f} s ({run.phases})", f"{bare_fit:.1f} s", f"{run.seconds / bare_fit:.2f}x",
+                 "<= 1.10x")
+            emit("  same study vs bare loop with tuneforge's trainer (service overhead alone)",
+                 f"{run.seconds:.1f} s", f"{bare_trainer:.1f} s", f"{run.seconds / bare_trainer:.2f}x",
+                 f"({len(run.trials)} trained, {same}/{complete} objectives reproduced exactly)")
+        if "workers" not in args.skip:
+            units = [16, 32] if quick else [32, 64, 128, 256]
+            rates = [3e-3, 1e-2] if quick else [1e-3, 3e-3, 1e-2]
+            epochs = 3 if quick else 15
+            one = run_study(grid_study(epochs, units, rates, 1), folder / "grid-1")
+            two = run_study(grid_study(epochs, units, rates, 2), folder / "grid-2")
+            n = len(one.trials)
+            emit(f"2 workers vs 1 on {info['cores']} cores: trials/hour ({n}-point digits grid, first start to last end)",
+                 f"{len(two.trials) / two.busy_seconds * 3600:,.0f}", f"{n / one.busy_seconds * 3600:,.0f}",
+                 f"{(len(two.trials) / two.busy_seconds) / (n / one.busy_seconds):.2f}x", ">= 1.7x")
+            emit("  same, over the whole wall clock (process start-up included)",
+                 f"{len(two.trials) / two.seconds * 3600:,.0f}", f"{n / one.seconds * 3600:,.0f}",
+                 f"{(len(two.trials) / two.seconds) / (n / one.seconds):.2f}x", "")
+
+    print()
+    print(f"load average at end {load_average()}")
+    print("| figure | tuneforge | baseline | ratio | bar |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()

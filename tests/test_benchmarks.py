@@ -1,0 +1,98 @@
+"""benchmarks/ratios.py: its quick mode's building blocks give sane numbers (correctness only, no timing bars).
+
+Real parts: TensorFlow matmul, Keras fits on digits, a real ``tuneforge run`` subprocess with its
+journal storage and MLflow store, and the bare loop retraining that study's configs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from search.data import load_data
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"n_layers": 1, "units": 32, "activation": "relu", "optimizer": "adam", "learning_rate": 1e-2, "patience": 0}
+
+
+@pytest.fixture(scope="module")
+def ratios():
+    spec = importlib.util.spec_from_file_location("tuneforge_bench_ratios", ROOT / "benchmarks" / "ratios.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data("digits")
+
+
+def test_machine_and_matmul_peak(ratios):
+    info = ratios.machine()
+    assert int(info["cores"]) >= 1 and info["tensorflow"] and info["keras"] and info["cpu"]
+    assert len(info["load"].split()) == 3
+    gflops = ratios.matmul_gflops(256, 3)
+    assert math.isfinite(gflops) and gflops > 0
+
+
+def test_trainer_and_plain_fit_learn_the_same_thing(ratios, digits):
+    """Both sides of the speed row train; below the XLA threshold the trainer's math is Keras's exactly."""
+    rows = ratios.trainer_vs_fit(digits, [64], (0,), 2, config=SMALL)
+    (row,) = rows
+    assert row.batch == 64 and len(row.trainer) == len(row.plain) == 1
+    trainer, plain = row.trainer[0], row.plain[0]
+    for sample in (trainer, plain):
+        assert sample.samples_per_s > 0 and sample.first_epoch_s > 0
+        assert 0.5 < sample.val_accuracy <= 1.0  # 2 epochs on digits learn something
+    assert trainer.n_params == plain.n_params == 64 * 32 + 32 + 32 * 10 + 10
+    assert trainer.val_accuracy == pytest.approx(plain.val_accuracy, abs=1e-9)
+    assert row.accuracy_gap_points() == pytest.approx(0.0, abs=1e-7) and row.ratio() > 0
+    rate, params = ratios.training_samples_per_s(digits, 64, 2, config=SMALL)
+    assert rate > 0 and params == trainer.n_params
+    with pytest.raises(ValueError, match="at least 2 epochs"):
+        ratios._per_epoch(0.0, [1.0], 10)
+
+
+def test_study_and_bare_loops_train_the_same_configs(ratios, tmp_path, capsys):
+    study = ratios.digits_study(2, 1, epochs=2)
+    assert study["search"]["trials"] == 2 and study["fixed"]["epochs"] == 2
+    run = ratios.run_study(study, tmp_path / "study")
+    assert run.seconds > 0 and len(run.trials) == 2
+    assert {t["number"] for t in run.trials} == {0, 1}
+    assert all(t["end"] >= t["start"] for t in run.trials) and run.busy_seconds > 0
+    assert all(1 <= t["epochs"] <= 2 for t in run.trials)
+    path = run.folder / f"{study['name']}.yaml"
+    job = tmp_path / "job.json"
+    objectives = {}
+    for mode in ("trainer", "fit"):
+        job.write_text(json.dumps({"study": str(path), "seed": study["search"]["seed"], "mode": mode,
+                                   "configs": [t["config"] for t in run.trials]}))
+        ratios._bare_loop_main(str(job))  # in-process here (the benchmark runs it in a fresh process)
+        objectives[mode] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for trial, trainer, fit in zip(run.trials, objectives["trainer"], objectives["fit"], strict=True):
+        assert 0 < fit <= 1
+        if trial["state"] == "COMPLETE":  # same config, data and seed: the study's result again
+            assert trainer == pytest.approx(trial["value"], abs=0.01)
+            assert fit == pytest.approx(trainer, abs=0.01)
+
+
+def test_grid_study_gives_both_worker_counts_the_same_configs(ratios):
+    one, two = ratios.grid_study(3, [16, 32], [3e-3, 1e-2], 1), ratios.grid_study(3, [16, 32], [3e-3, 1e-2], 2)
+    assert one["space"] == two["space"] and one["search"]["trials"] == 4
+    assert (one["search"]["workers"], two["search"]["workers"]) == (1, 2)
+    import spaces
+    from search.spec import study_from_dict
+
+    for doc in (one, two):
+        study = study_from_dict(doc, source="<bench>")
+        assert spaces.grid_size(study.space) == 4

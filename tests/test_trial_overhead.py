@@ -1,0 +1,117 @@
+"""Work moved off a trial's critical path still happens, in order: the worker's background lane,
+per-trial artifacts logged before the run ends (failures as ``artifacts_error``), and XLA
+settings that do not change what a config learns.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+import search.training._trainer as trainer
+from search.data import load_data
+from search.engines.optuna import resolve_storage_url
+from search.run import dataset_for, prepare_run
+from search.spec import load_study
+from search.states import TrialState
+from search.training import fast_settings, train_config
+from search.workers._background import Background
+from search.workers._worker import work
+from tests._mlflow import study_runs
+from tests._studies import write_study
+from tracking._store import resolve_tracking_uri
+from tracking.plots import _trial
+
+pytestmark = pytest.mark.slow
+
+
+def test_background_lane_keeps_order_bounds_the_queue_and_reraises_once():
+    lane = Background(max_pending=2)
+    done: list[int] = []
+    gate = threading.Event()
+
+    def job(i: int):
+        def run():
+            if i == 0:
+                gate.wait(5)
+            done.append(i)
+        return run
+
+    lane.submit(job(0))
+    lane.submit(job(1))  # two outstanding: allowed
+    assert done == []
+    gate.set()
+    lane.submit(job(2))  # waits for job 0 first
+    assert done[:1] == [0]
+    lane.drain()
+    assert done == [0, 1, 2]
+
+    def broken():
+        raise ConnectionError("tracking store went away")
+
+    lane.submit(broken)
+    with pytest.raises(ConnectionError, match="went away"):
+        lane.drain()
+    lane.submit(job(3))  # raised once, not forever; later jobs still run
+    lane.drain()
+    assert done == [0, 1, 2, 3]
+
+
+def test_trial_artifacts_are_logged_in_the_background_before_each_run_ends(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / ".tuneforge"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    threads: dict[str, str] = {}
+    real_write = _trial.write_trial_artifacts
+
+    def spying_write(out_dir, **kwargs):  # where the plots are drawn; trial 1's plotting fails
+        threads[kwargs["title"]] = threading.current_thread().name
+        if kwargs["title"].endswith("trial 1"):
+            raise RuntimeError("no space left for plots")
+        return real_write(out_dir, **kwargs)
+
+    monkeypatch.setattr(_trial, "write_trial_artifacts", spying_write)
+    path = write_study(tmp_path, "overhead", fixed={"epochs": 2}, search={"trials": 2, "algorithm": "random"})
+    study = load_study(path)
+    plan = prepare_run(study, storage_url=resolve_storage_url(None), tracking_uri=resolve_tracking_uri(None),
+                       trials=None, timeout=None, seed=None, workers=1, data_sha256=dataset_for(study).info.sha256)
+    assert work(plan, "test-worker", 0) == 2  # returns only once the lane is drained
+
+    assert set(threads.values()) == {"tuneforge-background_0"}, threads  # off the training thread
+    runs = study_runs(resolve_tracking_uri(None), "overhead")
+    assert set(runs.trials) == {0, 1}
+    for number, run in runs.trials.items():
+        assert run.info.status == "FINISHED" and run.data.tags["state"] == TrialState.COMPLETE.value
+        assert "objective" in run.data.metrics
+        names = {a.path for a in runs.client.list_artifacts(run.info.run_id)}
+        if number == 1:
+            assert run.data.tags["artifacts_error"] == "RuntimeError: no space left for plots"
+            assert names == set()
+            continue
+        assert "artifacts_error" not in run.data.tags
+        assert {"learning_curve.png", "confusion_matrix.png", "model_summary.txt", "config.json"} <= names
+        folder = Path(unquote(urlparse(run.info.artifact_uri).path))
+        last_write = max(p.stat().st_mtime for p in folder.iterdir())
+        assert last_write <= run.info.end_time / 1000 + 0.01  # logged before the run was ended
+
+
+def test_xla_settings_learn_what_the_plain_settings_learn(monkeypatch):
+    digits = load_data("digits")
+    config = {"n_layers": 1, "units": 32, "epochs": 2, "patience": 0, "batch_size": 64, "learning_rate": 0.01,
+              "dropout": 0.1}
+    assert fast_settings(1149, 64, 2)["jit_compile"] is False  # 36 planned steps: XLA would not pay off
+    assert fast_settings(1149, 32, 200)["jit_compile"] is True
+    assert fast_settings(1149, 32, 200, xla_allowed=False)["jit_compile"] is False  # a user's builder
+    plain = train_config(config, digits, seed=5)
+    monkeypatch.setattr(trainer, "XLA_MIN_STEPS", 0)
+    assert fast_settings(1149, 64, 2)["jit_compile"] is True
+    xla = train_config(config, digits, seed=5)
+    again = train_config(config, digits, seed=5)
+    assert plain.state is xla.state is again.state is TrialState.COMPLETE
+    assert again.history == xla.history  # still deterministic
+    assert xla.objective == pytest.approx(plain.objective, abs=0.02)  # the same model, other rounding
+    for a, b in zip(xla.history, plain.history, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=0.05)
