@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ class RunOptions:
     seed: int | None = None
     export_dir: str | None = None
     export: bool = True
+    gpus: str | list[int] | None = None  # "auto" | "none" | [0, 2]; None: the study's resources.gpus
+    trials_per_gpu: int | None = None
 
 
 @dataclass
@@ -55,17 +58,38 @@ def load_records(storage_url: str, study_name: str) -> Callable[[], list[TrialRe
 REPORT_EVERY = 10  # refresh the study's plots on its parent run every this many finished trials
 
 
+def _signature(trials: list[TrialRecord]) -> tuple[tuple[int, str], ...]:
+    return tuple(sorted((t.number, t.state.value) for t in trials))
+
+
 class _StudyReporter:
-    """Keeps the parent run's study report (plots, leaderboard) fresh while the study runs."""
+    """Keeps the parent run's study report (plots, leaderboard) fresh while the study runs.
+
+    Refreshes during the run happen on a background thread (a few seconds of plotting
+    must not stall the supervisor's loop: progress, dead workers); :meth:`finish` waits
+    for one in flight and refreshes once more only if the trials changed since it started.
+    """
 
     def __init__(self, client: Any, plan: RunPlan, study: Study) -> None:
         self.client, self.plan, self.study = client, plan, study
         self.reported_at = 0
+        self._thread: threading.Thread | None = None
+        self._shown: tuple[tuple[int, str], ...] | None = None  # the trials the last refresh started from
 
     def maybe_refresh(self, trials: list[TrialRecord]) -> None:
         finished = sum(1 for t in trials if t.state is not TrialState.RUNNING)
-        if finished >= self.reported_at + REPORT_EVERY:
+        if finished >= self.reported_at + REPORT_EVERY and (self._thread is None or not self._thread.is_alive()):
             self.reported_at = finished
+            self._shown = _signature(trials)
+            self._thread = threading.Thread(target=self.refresh, name="tuneforge-study-report", daemon=True)
+            self._thread.start()
+
+    def finish(self, trials: list[TrialRecord]) -> None:
+        """The last refresh of the run (skipped when one already drew exactly these trials)."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._shown != _signature(trials):
+            self._shown = _signature(trials)
             self.refresh()
 
     def refresh(self) -> None:
@@ -91,28 +115,40 @@ def _sweep(client: Any, plan: RunPlan, trials: list[TrialRecord], reason: str) -
                                 reason=reason)
 
 
+def _keras_tuner_chief(study: Study, plan: RunPlan) -> Any:
+    """Keras Tuner's chief for this run: its oracle reloaded from ``.tuneforge/`` and served to the workers."""
+    from search.engines.keras_tuner import Chief
+
+    chief = Chief(study, budget=plan.budget, seed=plan.sampler_seed)
+    chief.start()
+    return chief
+
+
 def run_study(study: Study, options: RunOptions,
               progress: Callable[[RunPlan, list[TrialRecord]], None] | None = None) -> RunOutcome:
     """Run (or resume) a study with local worker processes and export its best model."""
     from search.engines.optuna import resolve_storage_url
-    from search.workers import Supervisor, cpu_count, plan_cpu_slots
+    from search.run._devices import run_slots
+    from search.workers import Supervisor
     from tracking import mlflow_log
 
     start = time.time()
     engine = study.spec.search.engine
-    if engine != "optuna":
+    if engine == "grid":
         from spaces import SpecError
 
         raise SpecError(
-            f"the {engine} engine is not available in this version; `tuneforge run` runs engine: optuna",
+            "engine: grid is scikit-learn's GridSearchCV, which `tuneforge compare` runs; "
+            "`tuneforge run` runs engine: optuna or keras_tuner",
             path=("search", "engine"), source=study.source,
-            hint="use engine: optuna (algorithm: grid runs a grid search with Optuna)",
+            hint="use engine: optuna with algorithm: grid, or `tuneforge compare STUDY --strategies grid,tpe`",
         )
     storage_url = resolve_storage_url(options.storage)
     tracking_uri = resolve_tracking_uri(options.tracking_uri or study.spec.tracking.uri)
+    slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
     dataset = dataset_for(study)  # fails early, before any worker starts, on bad data
     plan = prepare_run(study, storage_url=storage_url, tracking_uri=tracking_uri, trials=options.trials,
-                       timeout=options.timeout, seed=options.seed, workers=options.workers,
+                       timeout=options.timeout, seed=options.seed, workers=len(slots),
                        data_sha256=dataset.info.sha256)
     client = mlflow_log.client_for(tracking_uri)
 
@@ -130,17 +166,21 @@ def run_study(study: Study, options: RunOptions,
             progress(plan, trials)
         report_study.maybe_refresh(trials)
 
-    supervisor = Supervisor(plan, plan_cpu_slots(plan.workers, cpu_count()), workdir() / "logs" / study.name,
-                            on_lost=on_lost)
+    chief = _keras_tuner_chief(study, plan) if engine == "keras_tuner" else None
+    supervisor = Supervisor(plan, slots, workdir() / "logs" / study.name,
+                            on_lost=on_lost, **(chief.supervisor_hooks() if chief is not None else {}))
     try:
         report = supervisor.run(tick=tick)
     except BaseException:
         _sweep(client, plan, records(), "interrupted before it finished")
         client.set_terminated(plan.parent_run_id, status="KILLED")
         raise
+    finally:
+        if chief is not None:
+            chief.stop()
     trials = records()
     _sweep(client, plan, trials, "its worker stopped before it finished")
-    report_study.refresh()
+    report_study.finish(trials)
     best = best_of(trials, study.direction)
     best_model = None
     if best is not None and options.export:

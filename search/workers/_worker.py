@@ -37,6 +37,9 @@ def _configure_threads() -> None:
             tf.config.threading.set_inter_op_parallelism_threads(inter)
     except RuntimeError:  # TensorFlow already started (in-process use): keep its threads
         pass
+    from search.workers._tf_device import configure_device
+
+    configure_device(tf)  # the slot's GPU memory limit, or the CPU when no GPU is visible (one log line)
 
 
 def sampler_seed(seed: int | None, index: int, existing_trials: int) -> int | None:
@@ -55,13 +58,22 @@ def sampler_seed(seed: int | None, index: int, existing_trials: int) -> int | No
 
 
 def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, plan: RunPlan, client: Any,
-              worker: str) -> None:
-    """Train one ticket and record it in the engine and in MLflow."""
+              worker: str, defer_artifacts: bool = False) -> None:
+    """Train one ticket and record it in the engine and in MLflow.
+
+    ``defer_artifacts``: draw and upload the trial's plots and end its MLflow run on this
+    process's background lane (``search.workers._background``), overlapping the next trial;
+    the caller must ``drain()`` it before anything reads those runs (and before exiting).
+    """
     from search.states import TrialState
     from search.training import train_config
+    from search.workers._background import background
+    from search.workers._background import drain as drain_background
     from tracking.mlflow_log import TrialRun
 
-    tags = {}
+    tags = dict(ticket.tags)
+    tags.update({tag: os.environ[var] for tag, var in (("slot", "TUNEFORGE_SLOT"), ("device", "TUNEFORGE_DEVICE"))
+                 if var in os.environ})  # where the trial ran (search.workers._devices)
     if ticket.retry_of is not None:
         tags["retry_of"] = str(ticket.retry_of)
     run = TrialRun(client, plan.experiment_id, plan.parent_run_id, study_name=study.name,
@@ -85,23 +97,43 @@ def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, plan: RunPl
     except KeyboardInterrupt:
         engine.finish_lost(ticket, "interrupted")
         run.finish(TrialState.FAIL, objective=None, metric=study.metric, error="interrupted (Ctrl-C or SIGTERM)")
+        try:
+            drain_background()  # the previous trial's artifacts and run end, before the worker exits
+        except Exception:  # noqa: BLE001, S110 - already printed to the worker log; the interrupt wins
+            pass
         raise
     attrs = {"epochs": result.epochs_trained, "n_params": result.n_params, "seconds": round(result.seconds, 3)}
     if result.error:
         attrs["error"] = result.error
     extra = {"n_params": result.n_params, "epochs_trained": result.epochs_trained}
-    try:
-        from tracking.trial_artifacts import log_trial_artifacts
+    from tracking.trial_artifacts import collect_trial_artifacts
 
-        log_trial_artifacts(client, run.run_id, result=result, dataset=dataset, metric=study.metric,
-                            config=ticket.config, title=f"{study.name} trial {ticket.number}")
+    artifacts, artifacts_error = None, None
+    try:  # what needs the Keras model, here; plots and upload in the background below
+        artifacts = collect_trial_artifacts(result=result, dataset=dataset, metric=study.metric,
+                                            config=ticket.config, title=f"{study.name} trial {ticket.number}")
     except Exception as exc:  # noqa: BLE001 - a plot must never cost the trial its result
-        tags_error = f"{type(exc).__name__}: {exc}"[:500]
-        run.client.set_tag(run.run_id, "artifacts_error", tags_error)
+        artifacts_error = f"{type(exc).__name__}: {exc}"[:500]
     result.model = None  # free the model before the next trial
     engine.finish(ticket, result.state, result.objective, attrs)
-    run.finish(result.state, objective=result.objective, metric=study.metric, extra=extra, error=result.error,
-               tags={"pruned_at_epoch": str(result.epochs_trained - 1)} if result.state is TrialState.PRUNED else {})
+
+    def log_and_end_run() -> None:  # artifacts first: the run ends only once they are logged
+        error = artifacts_error
+        if artifacts is not None:
+            try:
+                artifacts.log(run.client, run.run_id)
+            except Exception as exc:  # noqa: BLE001 - a plot must never cost the trial its result
+                error = f"{type(exc).__name__}: {exc}"[:500]
+        if error:
+            run.client.set_tag(run.run_id, "artifacts_error", error)
+        run.finish(result.state, objective=result.objective, metric=study.metric, extra=extra, error=result.error,
+                   tags={"pruned_at_epoch": str(result.epochs_trained - 1)}
+                   if result.state is TrialState.PRUNED else {})
+
+    if defer_artifacts:
+        background().submit(log_and_end_run)
+    else:
+        log_and_end_run()
 
 
 def work(plan: RunPlan, worker: str, index: int) -> int:
@@ -121,14 +153,24 @@ def work(plan: RunPlan, worker: str, index: int) -> int:
     optuna_study = optuna.load_study(study_name=plan.study_name, storage=open_storage(plan.storage_url))
     study = stored_study(optuna_study)
     dataset = dataset_for(study)
-    seed = sampler_seed(plan.sampler_seed, index, len(optuna_study.get_trials(deepcopy=False)))
-    engine = OptunaEngine(study, plan.storage_url, budget=plan.budget, deadline=plan.deadline, seed=seed,
-                          parallel=plan.workers > 1, worker=worker)
+    if study.spec.search.engine == "keras_tuner":
+        from search.engines.keras_tuner import KerasTunerEngine
+
+        engine: Any = KerasTunerEngine(study, plan.storage_url, deadline=plan.deadline, worker=worker,
+                                       tuner_id=os.environ["KERASTUNER_TUNER_ID"])
+    else:
+        seed = sampler_seed(plan.sampler_seed, index, len(optuna_study.get_trials(deepcopy=False)))
+        engine = OptunaEngine(study, plan.storage_url, budget=plan.budget, deadline=plan.deadline, seed=seed,
+                              parallel=plan.workers > 1, worker=worker)
     client = client_for(plan.tracking_uri)
     done = 0
     while (ticket := engine.ask()) is not None:
-        run_trial(engine, ticket, study=study, dataset=dataset, plan=plan, client=client, worker=worker)
+        run_trial(engine, ticket, study=study, dataset=dataset, plan=plan, client=client, worker=worker,
+                  defer_artifacts=True)
         done += 1
+    from search.workers._background import drain
+
+    drain()  # the last trial's artifacts and the end of its MLflow run (run_trial queues them)
     return done
 
 
