@@ -92,7 +92,7 @@ def test_digits_study_end_to_end_with_two_workers(tmp_path):
 
 
 def test_kill_9_a_worker_mid_trial_retries_its_trial(tmp_path):
-    path = write_study(tmp_path, "killed", search={"trials": 6, "workers": 2, "algorithm": "random"},
+    path = write_study(tmp_path, "killed", search={"trials": 4, "workers": 2, "algorithm": "random"},
                        fixed={"epochs": 12, "batch_size": 32, "patience": 0})
     proc = start_run(tmp_path, str(path))
     url = journal(tmp_path)
@@ -125,7 +125,7 @@ def test_kill_9_a_worker_mid_trial_retries_its_trial(tmp_path):
     assert len(retries) == 1 and retries[0].state is optuna.trial.TrialState.COMPLETE
     assert retries[0].params == lost.params
     counted = [t for t in trials if "lost" not in t.user_attrs]
-    assert len(counted) == 6 and all(t.state.is_finished() for t in counted)
+    assert len(counted) == 4 and all(t.state.is_finished() for t in counted)
     runs = study_runs(tracking(tmp_path), "killed")
     assert runs.trials[lost.number].info.status == "FAILED"
     assert "died" in runs.trials[lost.number].data.tags["error"]
@@ -133,7 +133,7 @@ def test_kill_9_a_worker_mid_trial_retries_its_trial(tmp_path):
 
 
 def test_ctrl_c_fails_running_trials_and_a_later_run_resumes(tmp_path):
-    path = write_study(tmp_path, "interrupted", search={"trials": 5, "workers": 2, "algorithm": "random"},
+    path = write_study(tmp_path, "interrupted", search={"trials": 4, "workers": 2, "algorithm": "random"},
                        fixed={"epochs": 10, "batch_size": 32, "patience": 0})
     proc = start_run(tmp_path, str(path))
     url = journal(tmp_path)
@@ -157,7 +157,7 @@ def test_ctrl_c_fails_running_trials_and_a_later_run_resumes(tmp_path):
     assert result.code == 0, result.stderr[-3000:]
     trials = load(url, "interrupted").get_trials()
     counted = [t for t in trials if "lost" not in t.user_attrs]
-    assert len(counted) == 5 and all(t.state is optuna.trial.TrialState.COMPLETE for t in counted)
+    assert len(counted) == 4 and all(t.state is optuna.trial.TrialState.COMPLETE for t in counted)
     configs = [json.dumps(t.params, sort_keys=True) for t in counted]
     assert len(set(configs)) == len(configs)
     for t in trials:

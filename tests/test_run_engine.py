@@ -131,11 +131,11 @@ def test_grid_runs_each_point_exactly_once_across_resumes(home):
 def test_same_seed_gives_the_same_first_configs(home):
     configs = []
     for name in ("det-a", "det-b"):
-        path = write_study(home, name, search={"algorithm": "tpe", "trials": 5, "seed": 11},
+        path = write_study(home, name, search={"algorithm": "tpe", "trials": 3, "seed": 11},
                            fixed={"epochs": 1, "batch_size": 64, "patience": 0})
         configs.append([t.params for t in run_in_process(path).get_trials()])
     assert configs[0] == configs[1]
-    other = write_study(home, "det-c", search={"algorithm": "tpe", "trials": 5, "seed": 12},
+    other = write_study(home, "det-c", search={"algorithm": "tpe", "trials": 3, "seed": 12},
                         fixed={"epochs": 1, "batch_size": 64, "patience": 0})
     assert [t.params for t in run_in_process(other).get_trials()] != configs[0]
 

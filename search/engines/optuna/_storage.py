@@ -8,6 +8,7 @@ serves many machines.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from spaces import TuneforgeError
 from tracking._store import resolve_storage_url  # noqa: F401  (re-exported)
 
 
-_CREATED: set[str] = set()  # URLs whose tables this process has seen created
+_RDB: dict[tuple[int, str], Any] = {}  # (pid, URL) -> this process's one RDBStorage for that database
 
 
 class StorageError(TuneforgeError):
@@ -32,14 +33,20 @@ def open_storage(url: str) -> Any:
         path = Path(url[len("journal:"):])
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    key = (os.getpid(), url)
+    if key in _RDB:
+        return _RDB[key]
     try:
-        if url in _CREATED:
-            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
         from search.control import schema_lock
 
         with schema_lock(url):  # many workers on an empty database: one creates Optuna's tables
-            storage = optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
-        _CREATED.add(url)
+            # One storage (one small connection pool) per process and database, shared by the worker
+            # loop, its heartbeat thread and recovery: N workers then hold about 2N connections, not
+            # a pool per call, so eight workers fit a default PostgreSQL (max_connections = 100).
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs={"pool_pre_ping": True, "pool_size": 2, "max_overflow": 3}
+                if not url.startswith("sqlite") else {"pool_pre_ping": True})
+        _RDB[key] = storage
         return storage
     except Exception as exc:  # bad URL, unreachable server, missing driver
         raise StorageError(
