@@ -211,3 +211,33 @@ def test_a_space_that_cannot_be_gridded_is_refused(cli, tmp_path):
     study = write_study(tmp_path, "huge", space=space, fixed=dict(TINY_FIXED), grid={"points": 20})
     result = cli("compare", str(study), env={"TUNEFORGE_HOME": str(tmp_path)})
     _refused(result, "space", "cannot be gridded", "8,000 configs")
+
+
+@pytest.mark.parametrize(("values", "log"), [
+    ([608.0, 150.0, 13.1], True),           # boston's MSE: 600 down to 13 hides the end on a linear axis
+    ([0.91, 0.97, 0.9778], False),          # accuracies: a narrow range stays linear
+    ([-576.3, -13.1], False),               # negative (scikit-learn's neg_ scores): never log
+    ([0.0, 12.0], False),                   # a zero cannot go on a log axis
+    ([float("nan"), 600.0, 10.0], True),    # NaN (before a strategy's first score) is ignored
+    ([], False),
+])
+def test_the_report_uses_a_log_axis_only_for_positive_values_spanning_a_wide_range(values, log):
+    from search.compare._report import wants_log_scale
+
+    assert wants_log_scale(values) is log
+
+
+def test_a_wide_mse_range_draws_both_report_charts_on_a_log_axis(tmp_path):
+    from search.compare._report import HTML, PNG, Context, write_report
+    from search.compare._strategies import Point, StrategyRun
+
+    def run(strategy: str, bests: list[float]) -> StrategyRun:
+        timeline = [Point(fits=i + 1, epochs=20 * (i + 1), seconds=1.5 * (i + 1), best=b) for i, b in enumerate(bests)]
+        return StrategyRun(strategy, 0, 42, "minimize", timeline=timeline, search_seconds=6.0)
+
+    runs = [run("grid", [608.0, 150.0, 15.4, 15.4]), run("gp", [420.0, 13.1, 13.1, 12.9])]
+    ctx = Context("boston", "val_loss", "mse", "minimize", "fits:4", 1, 2, 4)
+    write_report(runs, ctx, tmp_path)
+    assert (tmp_path / PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (tmp_path / HTML).read_text()
+    assert page.count('"type":"log"') == 2 and "minimize, log scale" in page

@@ -14,7 +14,7 @@ import csv
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,7 +182,21 @@ def _grid_line(runs: Sequence[StrategyRun]) -> float | None:
     return float(np.mean(targets)) if targets else None
 
 
-def _png(runs: Sequence[StrategyRun], ctx: Context, path: Path) -> None:
+def wants_log_scale(values: Iterable[float], spread: float = 20.0) -> bool:
+    """True when the best-so-far values are all positive and span more than ``spread`` times.
+
+    An MSE that falls from 600 to 13 hides the end of the search, where the strategies
+    differ, on a linear axis; a log axis shows both.
+    """
+    finite = [v for v in values if math.isfinite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) / min(finite) > spread
+
+
+def _axis_note(ctx: Context, log: bool) -> str:
+    return f"{ctx.direction}, log scale" if log else ctx.direction
+
+
+def _png(runs: Sequence[StrategyRun], ctx: Context, path: Path, *, log: bool) -> None:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -197,8 +211,10 @@ def _png(runs: Sequence[StrategyRun], ctx: Context, path: Path) -> None:
         if grid is not None:
             ax.axhline(grid, color="black", linestyle="--", linewidth=1, label="grid's best")
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(f"best {ctx.label} so far ({ctx.direction})")
-        ax.grid(alpha=0.3)
+        ax.set_ylabel(f"best {ctx.label} so far ({_axis_note(ctx, log)})")
+        if log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
     axes[0].legend(loc="best", fontsize=8)
     fig.suptitle(f"{ctx.study}: best-so-far {ctx.metric}, mean over repeats (band: worst to best repeat)")
     fig.tight_layout()
@@ -206,7 +222,7 @@ def _png(runs: Sequence[StrategyRun], ctx: Context, path: Path) -> None:
     plt.close(fig)
 
 
-def _plotly_figure(runs: Sequence[StrategyRun], ctx: Context, attr: str, xlabel: str) -> Any:
+def _plotly_figure(runs: Sequence[StrategyRun], ctx: Context, attr: str, xlabel: str, *, log: bool) -> Any:
     import plotly.graph_objects as go
     from plotly.colors import qualitative
 
@@ -223,7 +239,8 @@ def _plotly_figure(runs: Sequence[StrategyRun], ctx: Context, attr: str, xlabel:
     if grid is not None:
         fig.add_hline(y=grid, line_dash="dash", line_color="black", annotation_text="grid's best")
     fig.update_layout(title=f"best {ctx.label} so far vs {xlabel}", xaxis_title=xlabel,
-                      yaxis_title=f"best {ctx.label} ({ctx.direction})", template="plotly_white", height=460)
+                      yaxis_title=f"best {ctx.label} ({_axis_note(ctx, log)})", template="plotly_white", height=460,
+                      yaxis_type="log" if log else "linear")
     return fig
 
 
@@ -240,11 +257,12 @@ _STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:1300px}table{borde
 
 
 def _html(runs: Sequence[StrategyRun], ctx: Context, summary: list[dict[str, Any]], per_run: list[dict[str, Any]],
-          path: Path) -> None:
+          path: Path, *, log: bool) -> None:
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
 
-    figures = [_plotly_figure(runs, ctx, "fits", "model fits"), _plotly_figure(runs, ctx, "seconds", "seconds")]
+    figures = [_plotly_figure(runs, ctx, "fits", "model fits", log=log),
+               _plotly_figure(runs, ctx, "seconds", "seconds", log=log)]
     divs = "".join(pio.to_html(f, full_html=False, include_plotlyjs=False, div_id=f"figure-{i}",
                                config={"responsive": True, "displaylogo": False}) for i, f in enumerate(figures))
     title = f"{ctx.study}: grid search against the other strategies"
@@ -266,8 +284,9 @@ def write_report(runs: Sequence[StrategyRun], ctx: Context, out_dir: Path) -> li
     """Write PNG, HTML, summary CSV/MD and per-repeat CSV into ``out_dir``; returns the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     summary, per_run = summary_rows(runs), run_rows(runs)
-    _png(runs, ctx, out_dir / PNG)
-    _html(runs, ctx, summary, per_run, out_dir / HTML)
+    log = wants_log_scale(p.best for r in runs for p in r.timeline if p.best is not None)  # one axis for both
+    _png(runs, ctx, out_dir / PNG, log=log)
+    _html(runs, ctx, summary, per_run, out_dir / HTML, log=log)
     _write_csv(summary, COLUMNS, out_dir / SUMMARY_CSV)
     _write_csv(per_run, RUN_COLUMNS, out_dir / RUNS_CSV)
     md = (f"# {ctx.study}: strategies compared\n\nObjective `{ctx.metric}` ({ctx.label}, {ctx.direction}), "
