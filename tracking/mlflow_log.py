@@ -176,11 +176,15 @@ def fail_run(client: Any, run_id: str, reason: str) -> None:
 
 
 def fail_orphan_runs(client: Any, experiment_id: str, parent_run_id: str, *, running_trials: set[int],
-                     reason: str) -> list[str]:
-    """Mark FAILED every trial run still RUNNING under ``parent_run_id`` whose trial is not running.
+                     reason: str, finished_runs: Mapping[str, TrialState] = {}) -> list[str]:
+    """End every trial run still RUNNING under ``parent_run_id`` whose trial is not running.
 
-    Catches runs a worker created just before it was killed or interrupted, before
-    the study storage knew the run's id. Returns the run ids it failed.
+    ``finished_runs`` maps the run id of each trial the study storage already finished to
+    that trial's state. Such a run ends with its trial's state: its worker was still
+    uploading the trial's artifacts (and will end it the same way), or died just after
+    recording the result, which must not turn a COMPLETE trial into a FAILED run. Every
+    other run (created just before its worker was killed, before the study storage knew
+    its id) is marked FAILED with ``reason``. Returns the run ids it failed.
     """
     runs = client.search_runs(
         [experiment_id],
@@ -192,6 +196,17 @@ def fail_orphan_runs(client: Any, experiment_id: str, parent_run_id: str, *, run
         number = run.data.tags.get("trial_number")
         if number is not None and int(number) in running_trials:
             continue
+        state = finished_runs.get(run.info.run_id)
+        if state is not None and state is not TrialState.RUNNING:
+            client.set_tag(run.info.run_id, "state", state.value)
+            client.set_terminated(run.info.run_id, status=state.mlflow_status)
+            continue
         fail_run(client, run.info.run_id, reason)
         failed.append(run.info.run_id)
     return failed
+
+
+def finished_runs_of(trials: Any) -> dict[str, TrialState]:
+    """Run id -> state of every finished trial (``TrialRecord``s) that knows its MLflow run."""
+    return {t.attrs["mlflow_run_id"]: t.state for t in trials
+            if t.state is not TrialState.RUNNING and t.attrs.get("mlflow_run_id")}

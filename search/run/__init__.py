@@ -112,7 +112,7 @@ def _sweep(client: Any, plan: RunPlan, trials: list[TrialRecord], reason: str) -
 
     running = {t.number for t in trials if t.state is TrialState.RUNNING}
     mlflow_log.fail_orphan_runs(client, plan.experiment_id, plan.parent_run_id, running_trials=running,
-                                reason=reason)
+                                reason=reason, finished_runs=mlflow_log.finished_runs_of(trials))
 
 
 def _keras_tuner_chief(study: Study, plan: RunPlan) -> Any:

@@ -226,8 +226,10 @@ class SlotLoop:
             return
         log(f"study '{served.record.name}' is done")
         plan = served.plan
+        # another worker may still be ending its last trial's run (artifacts first): that run ends as its trial did
         mlflow_log.fail_orphan_runs(served.client, plan.experiment_id, plan.parent_run_id, running_trials=set(),
-                                    reason="its worker stopped before it finished")
+                                    reason="its worker stopped before it finished",
+                                    finished_runs=mlflow_log.finished_runs_of(served.engine.trials()))
         served.client.set_terminated(plan.parent_run_id, status="FINISHED")
         try:  # the study's plots and leaderboard on its parent run, last (slow, and only a report)
             from tracking.plots import log_study_report
