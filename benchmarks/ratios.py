@@ -117,27 +117,16 @@ def _per_epoch(start: float, ends: list[float], n_rows: int) -> tuple[float, flo
     return n_rows / later, ends[0] - start
 
 
-def fit_trainer(dataset: Any, config: dict, batch: int, epochs: int, seed: int, *,
-                long_fit: bool = False) -> FitSample:
-    """tuneforge's trainer (``fit_split``, its own settings) on split 0, validating every epoch.
-
-    ``long_fit``: the settings the trainer picks for a fit of at least ``XLA_MIN_STEPS`` planned
-    steps (XLA on), whatever this fit's length.
-    """
-    import search.training._trainer as trainer
+def fit_trainer(dataset: Any, config: dict, batch: int, epochs: int, seed: int) -> FitSample:
+    """tuneforge's trainer (``fit_split``: the in-graph XLA loop) on split 0, validating every epoch."""
     from search.training import fit_split
 
     ends: list[float] = []
-    threshold = trainer.XLA_MIN_STEPS
-    trainer.XLA_MIN_STEPS = 0 if long_fit else threshold
-    try:
-        start = time.perf_counter()
-        model, watch = fit_split({**config, "batch_size": batch, "epochs": epochs, "patience": 0},
-                                 dataset.splits[0], dataset=dataset, model_kind="mlp", metric="val_accuracy",
-                                 direction="maximize", report=lambda epoch, logs: ends.append(time.perf_counter()),
-                                 seed=seed, search_path=None)
-    finally:
-        trainer.XLA_MIN_STEPS = threshold
+    start = time.perf_counter()
+    model, watch = fit_split({**config, "batch_size": batch, "epochs": epochs, "patience": 0},
+                             dataset.splits[0], dataset=dataset, model_kind="mlp", metric="val_accuracy",
+                             direction="maximize", report=lambda epoch, logs: ends.append(time.perf_counter()),
+                             seed=seed, search_path=None)
     if watch.failure or len(ends) != epochs:
         raise RuntimeError(f"trainer stopped after {len(ends)} epochs: {watch.failure}")
     rate, first = _per_epoch(start, ends, len(dataset.splits[0].x_train))
@@ -167,57 +156,48 @@ def fit_plain(dataset: Any, config: dict, batch: int, epochs: int, seed: int) ->
 
 @dataclass
 class SpeedRow:
-    """One batch size: fits of each side, one per seed (``long_fit``: the trainer's settings for long fits)."""
+    """One batch size: fits of each side, one per seed."""
 
     batch: int
     trainer: list[FitSample] = field(default_factory=list)
     plain: list[FitSample] = field(default_factory=list)
-    long_fit: list[FitSample] = field(default_factory=list)
 
-    def ratio(self, side: str = "trainer") -> float:
-        """Median over seeds of (``side`` samples/s / plain samples/s), each pair run back to back."""
-        return statistics.median(t.samples_per_s / p.samples_per_s for t, p in zip(getattr(self, side), self.plain))
+    def ratio(self) -> float:
+        """Median over seeds of (trainer samples/s / plain samples/s), each pair run back to back."""
+        return statistics.median(t.samples_per_s / p.samples_per_s for t, p in zip(self.trainer, self.plain))
 
-    def accuracy_gap_points(self, side: str = "trainer") -> float:
-        """Mean final validation accuracy, ``side`` minus plain, in percentage points."""
-        return 100 * (statistics.mean(s.val_accuracy for s in getattr(self, side))
+    def accuracy_gap_points(self) -> float:
+        """Mean final validation accuracy, trainer minus plain, in percentage points."""
+        return 100 * (statistics.mean(s.val_accuracy for s in self.trainer)
                       - statistics.mean(s.val_accuracy for s in self.plain))
 
 
 def trainer_vs_fit(dataset: Any, batches: list[int], seeds: tuple[int, ...], epochs: int,
-                   config: dict = MLP, *, long_fit: bool = False) -> list[SpeedRow]:
-    """Interleaved trainer / plain (/ trainer with its long-fit settings) fits, one of each per (seed, batch)."""
+                   config: dict = MLP) -> list[SpeedRow]:
+    """Interleaved trainer / plain fits, one of each per (seed, batch)."""
     rows = {b: SpeedRow(b) for b in batches}
     fit_trainer(dataset, config, 128, 2, 0)  # warm TensorFlow up (kernels, thread pools) for both sides
-    sides = ["trainer", "plain"] + (["long_fit"] if long_fit else [])
     for seed in seeds:
         for batch in batches:
-            order = sides if seed % 2 == 0 else sides[::-1]  # alternate the order: load changes hit all alike
-            for side in order:
-                if side == "plain":
-                    sample = fit_plain(dataset, config, batch, epochs, seed)
-                else:
-                    sample = fit_trainer(dataset, config, batch, epochs, seed, long_fit=side == "long_fit")
-                getattr(rows[batch], side).append(sample)
+            first_plain = seed % 2 == 1  # alternate the order: load changes hit both sides alike
+            if first_plain:
+                rows[batch].plain.append(fit_plain(dataset, config, batch, epochs, seed))
+            rows[batch].trainer.append(fit_trainer(dataset, config, batch, epochs, seed))
+            if not first_plain:
+                rows[batch].plain.append(fit_plain(dataset, config, batch, epochs, seed))
     return list(rows.values())
 
 
 def training_samples_per_s(dataset: Any, batch: int, epochs: int, config: dict = MLP) -> tuple[float, int]:
-    """Training-only samples/s with the trainer's compile settings (no validation), and the parameter count."""
-    _, keras = _tf()
-    from search.models import build_model, compile_model
-    from search.training import fast_settings
+    """Training-only samples/s of the trainer's loop (validation on 8 rows: next to nothing), and the parameters."""
+    from dataclasses import replace
 
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(0)
-    split, info = dataset.splits[0], dataset.info
-    model = build_model("mlp", config, task=info.task, input_shape=info.input_shape, n_outputs=info.n_outputs)
-    compile_model(model, config, task=info.task, **fast_settings(len(split.x_train), batch, epochs))
-    ends: list[float] = []
-    timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
-    start = time.perf_counter()
-    model.fit(split.x_train, split.y_train, epochs=epochs, batch_size=batch, verbose=0, callbacks=[timer])
-    return _per_epoch(start, ends, len(split.x_train))[0], int(model.count_params())
+    from search.data import Split
+
+    split = dataset.splits[0]
+    no_validation = Split(split.x_train, split.y_train, split.x_val[:8], split.y_val[:8], split.mean, split.variance)
+    sample = fit_trainer(replace(dataset, splits=(no_validation,)), config, batch, epochs, 0)
+    return sample.samples_per_s, sample.n_params
 
 
 # --- 2 and 3. studies and bare loops ------------------------------------------------------
@@ -402,27 +382,22 @@ def main(argv: list[str] | None = None) -> None:
              f"{achieved / peak:.1%}", ">= 30%")
 
     if "trainer" not in args.skip:
-        from search.training._trainer import XLA_MIN_STEPS
-
         mnist = load_data("mnist_5k", test=0, validation=0.2)
         epochs = 3 if quick else 8
-        speed = trainer_vs_fit(mnist, [32, 128, 512], SEEDS[:1] if quick else SEEDS, epochs, long_fit=True)
+        speed = trainer_vs_fit(mnist, [32, 128, 512], SEEDS[:1] if quick else SEEDS, epochs)
         bars = {32: ">= 2.0x", 128: ">= 1.3x", 512: "(none)"}
-        labels = {"trainer": f"trainer ({epochs}-epoch fit: its settings for it)",
-                  "long_fit": f"trainer, long-fit settings (XLA; >= {XLA_MIN_STEPS} planned steps)"}
         for row in speed:
             p = statistics.median(s.samples_per_s for s in row.plain)
+            t = statistics.median(s.samples_per_s for s in row.trainer)
+            first = statistics.median(s.first_epoch_s for s in row.trainer)
+            emit(f"batch {row.batch} samples/s: trainer ({epochs}-epoch fit) vs plain fit",
+                 f"{t:,.0f} (1st epoch {first:.1f} s)",
+                 f"{p:,.0f} (1st epoch {statistics.median(s.first_epoch_s for s in row.plain):.1f} s)",
+                 f"{row.ratio():.2f}x", bars[row.batch])
+            ta = statistics.mean(s.val_accuracy for s in row.trainer)
             pa = statistics.mean(s.val_accuracy for s in row.plain)
-            for side, label in labels.items():
-                samples = getattr(row, side)
-                t = statistics.median(s.samples_per_s for s in samples)
-                first = statistics.median(s.first_epoch_s for s in samples)
-                emit(f"batch {row.batch} samples/s: {label} vs plain fit", f"{t:,.0f} (1st epoch {first:.1f} s)",
-                     f"{p:,.0f} (1st epoch {statistics.median(s.first_epoch_s for s in row.plain):.1f} s)",
-                     f"{row.ratio(side):.2f}x", bars[row.batch])
-                ta = statistics.mean(s.val_accuracy for s in samples)
-                emit(f"  final val accuracy, same fits (mean of {len(samples)} seeds)", f"{ta:.4f}", f"{pa:.4f}",
-                     f"{row.accuracy_gap_points(side):+.2f} points", "within 0.5 points")
+            emit(f"  final val accuracy, same fits (mean of {len(row.trainer)} seeds)", f"{ta:.4f}", f"{pa:.4f}",
+                 f"{row.accuracy_gap_points():+.2f} points", "within 0.5 points")
 
     with tempfile.TemporaryDirectory(prefix="tuneforge-ratios-") as tmp:
         folder = Path(tmp)

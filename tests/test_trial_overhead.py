@@ -1,6 +1,5 @@
 """Work moved off a trial's critical path still happens, in order: the worker's background lane,
-per-trial artifacts logged before the run ends (failures as ``artifacts_error``), and XLA
-settings that do not change what a config learns.
+and per-trial artifacts logged before the run ends (failures as ``artifacts_error``).
 """
 
 from __future__ import annotations
@@ -12,13 +11,10 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-import search.training._trainer as trainer
-from search.data import load_data
 from search.engines.optuna import resolve_storage_url
 from search.run import dataset_for, prepare_run
 from search.spec import load_study
 from search.states import TrialState
-from search.training import fast_settings, train_config
 from search.workers._background import Background
 from search.workers._worker import work
 from tests._mlflow import study_runs
@@ -96,22 +92,3 @@ def test_trial_artifacts_are_logged_in_the_background_before_each_run_ends(tmp_p
         folder = Path(unquote(urlparse(run.info.artifact_uri).path))
         last_write = max(p.stat().st_mtime for p in folder.iterdir())
         assert last_write <= run.info.end_time / 1000 + 0.01  # logged before the run was ended
-
-
-def test_xla_settings_learn_what_the_plain_settings_learn(monkeypatch):
-    digits = load_data("digits")
-    config = {"n_layers": 1, "units": 32, "epochs": 2, "patience": 0, "batch_size": 64, "learning_rate": 0.01,
-              "dropout": 0.1}
-    assert fast_settings(1149, 64, 2)["jit_compile"] is False  # 36 planned steps: XLA would not pay off
-    assert fast_settings(1149, 32, 200)["jit_compile"] is True
-    assert fast_settings(1149, 32, 200, xla_allowed=False)["jit_compile"] is False  # a user's builder
-    plain = train_config(config, digits, seed=5)
-    monkeypatch.setattr(trainer, "XLA_MIN_STEPS", 0)
-    assert fast_settings(1149, 64, 2)["jit_compile"] is True
-    xla = train_config(config, digits, seed=5)
-    again = train_config(config, digits, seed=5)
-    assert plain.state is xla.state is again.state is TrialState.COMPLETE
-    assert again.history == xla.history  # still deterministic
-    assert xla.objective == pytest.approx(plain.objective, abs=0.02)  # the same model, other rounding
-    for a, b in zip(xla.history, plain.history, strict=True):
-        assert a["loss"] == pytest.approx(b["loss"], rel=0.05)

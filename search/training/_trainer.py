@@ -8,7 +8,6 @@ raises) end the trial as FAIL with the reason; they never escape to the caller.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,30 +19,32 @@ from search.data import Dataset, Split
 from search.models import build_model, compile_model, value
 from search.states import TrialState
 from search.training._callbacks import EpochWatch, Report
+from search.training._loop import fit_in_graph
 from search.training._result import TrainResult
 from spaces import TuneforgeError
 
 MAX_STEPS_PER_EXECUTION = 32
 VALIDATION_BATCH = 1024  # validation metrics are means over rows: the batch only sets the speed
-XLA_MIN_STEPS = 2000  # planned training steps from which XLA's one-off compile (1-3 s on CPU) pays off
+# XLA's compile costs about 1 s per model on a 2-core CPU; on the 784-256-256-10 MLP at batch 32 it
+# then saves about 1.7 ms a step (benchmarks/ratios.py), less on smaller models: planned steps from
+# which the trainer's loop compiles its step with XLA
+XLA_MIN_STEPS = 1000
 
 
-def fast_settings(n_rows: int, batch_size: int, epochs: int = 1, *, xla_allowed: bool = True) -> dict[str, Any]:
-    """The compile settings the trainer picks for ``n_rows`` training rows: same math, less overhead.
+def uses_xla(n_rows: int, batch_size: int, epochs: int) -> bool:
+    """Whether the trainer's loop compiles its step with XLA: only when the fit is long enough to repay it."""
+    return -(-n_rows // max(1, batch_size)) * max(1, epochs) >= XLA_MIN_STEPS
 
-    * ``steps_per_execution``: up to 32 batches per graph call (fewer Python round trips).
-    * ``jit_compile``: XLA fuses each step's many small ops (the optimizer's above all), which
-      trains a small MLP about 1.2-1.5x faster per step on CPU but costs a compile per model;
-      it is used when the planned steps (``epochs`` x batches per epoch) are enough to repay
-      it, and only where ``xla_allowed`` (the built-in models; a user's builder may hold ops
-      XLA cannot compile).
+
+def fast_settings(n_rows: int, batch_size: int) -> dict[str, Any]:
+    """The compile settings for a user's builder, which trains with ``model.fit``: same math, less overhead.
+
+    Up to 32 batches per graph call (fewer Python round trips); no XLA, since a user's
+    model may hold ops XLA cannot compile. The built-in models train in the trainer's own
+    loop instead (:func:`search.training._loop.fit_in_graph`; XLA for long fits, :func:`uses_xla`).
     """
     steps = max(1, -(-n_rows // batch_size))
-    return {"steps_per_execution": min(MAX_STEPS_PER_EXECUTION, steps),
-            "jit_compile": bool(xla_allowed and steps * max(1, epochs) >= XLA_MIN_STEPS)}
-
-
-_fast_settings = fast_settings  # the name the tests and older benchmarks use
+    return {"steps_per_execution": min(MAX_STEPS_PER_EXECUTION, steps), "jit_compile": False}
 
 
 def _gradient_registry() -> dict[str, Any] | None:
@@ -94,29 +95,36 @@ def fit_split(
     """Build, compile and fit one model on one split; returns the model (best weights) and the watcher."""
     import keras
 
-    keras.backend.clear_session()
-    gc.collect()
+    keras.backend.clear_session()  # and a gc.collect()
     keras.utils.set_random_seed(seed)
     info = dataset.info
     stats = (split.mean, split.variance) if split.mean is not None else None
     model = build_model(model_kind, config, task=info.task, input_shape=info.input_shape,
                         n_outputs=info.n_outputs, stats=stats, search_path=search_path)
     batch_size, epochs = int(value(config, "batch_size")), int(value(config, "epochs"))
-    compile_model(model, config, task=info.task,
-                  **fast_settings(len(split.x_train), batch_size, epochs, xla_allowed=isinstance(model_kind, str)))
+    in_graph = isinstance(model_kind, str)  # the built-in models; a user's builder may need fit's own loop
+    if in_graph:
+        compile_model(model, config, task=info.task, jit_compile=False)  # the loop compiles its own step
+    else:
+        compile_model(model, config, task=info.task, **fast_settings(len(split.x_train), batch_size))
     watch = EpochWatch(metric, direction, int(value(config, "patience")), report)
     registered = _custom_gradients()
     try:
-        model.fit(
-            split.x_train, split.y_train,
-            validation_data=(split.x_val, split.y_val),
-            validation_batch_size=max(batch_size, VALIDATION_BATCH),
-            epochs=epochs,
-            batch_size=batch_size,
-            shuffle=True,
-            verbose=0,
-            callbacks=[watch],
-        )
+        if in_graph:
+            fit_in_graph(model, split, batch_size=batch_size, epochs=epochs,
+                         validation_batch=max(batch_size, VALIDATION_BATCH), watch=watch, seed=seed,
+                         jit_compile=uses_xla(len(split.x_train), batch_size, epochs))
+        else:
+            model.fit(
+                split.x_train, split.y_train,
+                validation_data=(split.x_val, split.y_val),
+                validation_batch_size=max(batch_size, VALIDATION_BATCH),
+                epochs=epochs,
+                batch_size=batch_size,
+                shuffle=True,
+                verbose=0,
+                callbacks=[watch],
+            )
     finally:
         _forget_custom_gradients(registered)
     if watch.best_weights is not None:

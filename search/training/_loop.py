@@ -1,0 +1,116 @@
+"""The trainer's own epoch loop for the built-in models: Keras's steps, less of Keras's overhead.
+
+``model.fit`` spends most of a small MLP's step outside the math: the ``tf.data``
+iterator, the distribution-strategy wrapping of every step and the optimizer's
+cross-replica update path. This loop keeps what defines training -- the model's own
+``train_step`` and ``test_step`` (loss, regularization, optimizer, metrics), the
+callback that watches every epoch -- and drives it with less:
+
+* the split's arrays become tensors once and stay in memory across trials;
+* one graph call per epoch gathers each batch in-graph from a seeded permutation;
+* one batch shape: the epoch's last batch is filled up with rows of the next
+  permutation (no ragged batch, no second trace or compile), so an epoch is
+  ``ceil(rows / batch)`` full batches, as many steps as ``fit``;
+* for long fits the step is compiled with XLA (the caller decides: the compile costs
+  about a second, then each small step is cheaper).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import weakref
+from typing import Any
+
+import numpy as np
+
+from search.data import Split
+
+_TENSORS: weakref.WeakKeyDictionary[Split, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+
+
+def split_tensors(split: Split) -> tuple[Any, Any, Any, Any]:
+    """``(x_train, y_train, x_val, y_val)`` as tensors, made once per split and kept while it lives."""
+    cached = _TENSORS.get(split)
+    if cached is None:
+        import tensorflow as tf
+
+        cached = tuple(tf.constant(a) for a in (split.x_train, split.y_train, split.x_val, split.y_val))
+        _TENSORS[split] = cached
+    return cached  # type: ignore[return-value]
+
+
+def epoch_order(rng: np.random.Generator, n_rows: int, batch_size: int) -> np.ndarray:
+    """Row indices for one epoch as ``(steps, batch_size)``: a permutation, its tail filled from the next one."""
+    steps = math.ceil(n_rows / batch_size)
+    order = rng.permutation(n_rows)
+    while len(order) < steps * batch_size:
+        order = np.concatenate([order, rng.permutation(n_rows)])
+    return order[:steps * batch_size].reshape(steps, batch_size)
+
+
+class _OwnRetracing(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning about this loop's functions.
+
+    Each model gets its own step function, traced once: that is by design, not the
+    accidental retracing the warning is about (it counts every closure of the same code).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "fit_in_graph.<locals>" not in record.getMessage()
+
+
+def _quiet_own_retracing() -> None:
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _OwnRetracing) for f in logger.filters):
+        logger.addFilter(_OwnRetracing())
+
+
+def _floats(results: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    return {prefix + k: float(v) for k, v in results.items()}
+
+
+def fit_in_graph(model: Any, split: Split, *, batch_size: int, epochs: int, validation_batch: int,
+                 watch: Any, seed: int, jit_compile: bool = True) -> None:
+    """Train ``model`` (compiled) for up to ``epochs`` epochs, validating after each; ``watch`` sees every epoch.
+
+    ``watch`` is a Keras callback (``on_epoch_end(epoch, logs)``; it may set
+    ``model.stop_training``). Logs carry the same keys as ``model.fit``'s.
+    """
+    import tensorflow as tf
+
+    _quiet_own_retracing()
+    x, y, x_val, y_val = split_tensors(split)
+    batch_size = min(batch_size, len(split.x_train))
+    model.optimizer.build(model.trainable_variables)
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def train_step(xb: Any, yb: Any) -> Any:
+        return model.train_step((xb, yb))
+
+    @tf.function
+    def train_epoch(order: Any) -> None:
+        for i in tf.range(tf.shape(order)[0]):
+            rows = order[i]
+            train_step(tf.gather(x, rows), tf.gather(y, rows))
+
+    n_val = len(split.x_val)
+
+    @tf.function
+    def validate() -> None:
+        for start in tf.range(0, n_val, validation_batch):
+            model.test_step((x_val[start:start + validation_batch], y_val[start:start + validation_batch]))
+
+    rng = np.random.default_rng(seed)
+    watch.set_model(model)
+    model.stop_training = False
+    for epoch in range(epochs):
+        model.reset_metrics()
+        train_epoch(tf.constant(epoch_order(rng, len(split.x_train), batch_size)))
+        logs = _floats(model.get_metrics_result())
+        model.reset_metrics()
+        validate()
+        logs.update(_floats(model.get_metrics_result(), "val_"))
+        watch.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
