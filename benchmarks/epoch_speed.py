@@ -3,8 +3,8 @@
 The model is a 784-256-256-10 MLP (relu, adam 1e-3) on ``mnist_5k`` with 4,000 training
 and 1,000 validation rows (``test=0``, ``validation=0.2``); every epoch validates.
 
-* ``tuneforge``: ``fit_split`` with fixed epochs and patience 0 (its own compile settings:
-  up to 32 steps per graph call, no XLA); epoch times come from its ``report`` callback.
+* ``tuneforge``: ``fit_split`` with fixed epochs and patience 0 (its own in-graph loop; XLA
+  for fits of >= 1,000 planned steps); epoch times come from its ``report`` callback.
 * ``plain fit``: the same ``build_model`` model compiled with Keras defaults
   (``steps_per_execution=1``, ``jit_compile="auto"``, which is XLA on CPU with TensorFlow).
 * ``plain fit, no XLA``: as above with ``jit_compile=False``, to separate the two effects.
