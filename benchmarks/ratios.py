@@ -118,7 +118,7 @@ def _per_epoch(start: float, ends: list[float], n_rows: int) -> tuple[float, flo
 
 
 def fit_trainer(dataset: Any, config: dict, batch: int, epochs: int, seed: int) -> FitSample:
-    """tuneforge's trainer (``fit_split``: the in-graph XLA loop) on split 0, validating every epoch."""
+    """tuneforge's trainer (``fit_split``: its in-graph loop, XLA for long fits) on split 0, validating every epoch."""
     from search.training import fit_split
 
     ends: list[float] = []

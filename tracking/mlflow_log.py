@@ -197,7 +197,7 @@ def fail_orphan_runs(client: Any, experiment_id: str, parent_run_id: str, *, run
         if number is not None and int(number) in running_trials:
             continue
         state = finished_runs.get(run.info.run_id)
-        if state is not None and state is not TrialState.RUNNING:
+        if state is not None:
             client.set_tag(run.info.run_id, "state", state.value)
             client.set_terminated(run.info.run_id, status=state.mlflow_status)
             continue

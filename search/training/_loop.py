@@ -84,7 +84,7 @@ def fit_in_graph(model: Any, split: Split, *, batch_size: int, epochs: int, vali
     batch_size = min(batch_size, len(split.x_train))
     model.optimizer.build(model.trainable_variables)
 
-    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    @tf.function(jit_compile=jit_compile)
     def train_step(xb: Any, yb: Any) -> Any:
         return model.train_step((xb, yb))
 
