@@ -175,6 +175,7 @@ def test_a_changed_study_under_the_same_name_is_refused_cleanly(tmp_path):
     assert "Traceback" not in result.stderr
     assert "already exists" in result.stderr and "space (units)" in result.stderr
     assert len(load(journal(tmp_path), "same-name").get_trials()) == 1
+    assert not workers_of(tmp_path)
 
 
 def _postgres_or_fail() -> None:
@@ -215,9 +216,23 @@ def test_the_grid_engine_is_refused_by_run_and_pointed_to_compare(tmp_path):
     assert not (tmp_path / ".tuneforge" / "optuna.journal").exists()
 
 
+def workers_of(folder: Path) -> list[psutil.Process]:
+    """Worker processes still alive whose TUNEFORGE_HOME is ``folder``'s."""
+    home = str(folder / ".tuneforge")
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if "search.workers" in (p.info["cmdline"] or []) and p.environ().get("TUNEFORGE_HOME") == home:
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
+
+
 def test_an_unreachable_tracking_server_is_one_clear_error(tmp_path):
-    path = write_study(tmp_path, "no-server", search={"trials": 1})
+    path = write_study(tmp_path, "no-server", search={"trials": 1, "workers": 2})
     result = run_cli("run", str(path), "--tracking-uri", "http://127.0.0.1:9", cwd=tmp_path, env=local_env(tmp_path),
                      timeout=120)
     assert result.code == 2 and "Traceback" not in result.stderr
     assert "tracking server http://127.0.0.1:9 does not answer" in result.stderr
+    assert not workers_of(tmp_path)  # the workers started early (they import TensorFlow meanwhile) are gone too

@@ -4,6 +4,8 @@ and per-trial artifacts logged before the run ends (failures as ``artifacts_erro
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 import time
 from pathlib import Path
@@ -92,3 +94,27 @@ def test_trial_artifacts_are_logged_in_the_background_before_each_run_ends(tmp_p
         folder = Path(unquote(urlparse(run.info.artifact_uri).path))
         last_write = max(p.stat().st_mtime for p in folder.iterdir())
         assert last_write <= run.info.end_time / 1000 + 0.01  # logged before the run was ended
+
+
+def test_a_worker_waits_for_its_plan_on_stdin_and_exits_quietly_without_one():
+    """Workers start before the plan exists (their TensorFlow import overlaps the study's preparation)."""
+    import io
+    import os
+    import subprocess
+    import sys
+
+    from search.run import RunPlan
+    from search.workers._worker import read_plan
+
+    plan = RunPlan("s", "journal:/x.journal", "sqlite:///x.db", "1", "abc", 3, None, 7, 7, 2)
+    message = json.dumps({"plan": dataclasses.asdict(plan), "env": {"TUNEFORGE_TEST_ENV": "from-the-plan"}})
+    try:
+        assert read_plan(io.StringIO(message + "\n")) == plan
+        assert os.environ["TUNEFORGE_TEST_ENV"] == "from-the-plan"  # Keras Tuner's oracle address comes this way
+    finally:
+        os.environ.pop("TUNEFORGE_TEST_ENV", None)
+    assert read_plan(io.StringIO("")) is None
+    proc = subprocess.run([sys.executable, "-m", "search.workers", "w-test", "0"], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "error" not in proc.stderr and "Traceback" not in proc.stderr

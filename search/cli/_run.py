@@ -43,13 +43,11 @@ def run(
                                                           "about 1/K of its memory.")] = None,
 ) -> None:
     """Run (or resume) a study: parallel workers, every trial in MLflow, the best model exported."""
-    from search._quiet import import_tensorflow_quietly
     from search.workers import parse_gpu_select
 
     study = load_study(study_file)
     gpu_select = None if gpus is None else parse_gpu_select(gpus)
-    import_tensorflow_quietly()
-    from search.run import RunOptions, run_study
+    from search.run import RunOptions, run_study  # no TensorFlow here: the workers import it
 
     options = RunOptions(trials=trials, timeout=_timeout(timeout), workers=workers, storage=storage,
                          tracking_uri=tracking_uri, seed=seed, export_dir=export_dir, export=export,

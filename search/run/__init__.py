@@ -146,18 +146,25 @@ def run_study(study: Study, options: RunOptions,
     storage_url = resolve_storage_url(options.storage)
     tracking_uri = resolve_tracking_uri(options.tracking_uri or study.spec.tracking.uri)
     slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
-    dataset = dataset_for(study)  # fails early, before any worker starts, on bad data
-    plan = prepare_run(study, storage_url=storage_url, tracking_uri=tracking_uri, trials=options.trials,
-                       timeout=options.timeout, seed=options.seed, workers=len(slots),
-                       data_sha256=dataset.info.sha256)
-    client = mlflow_log.client_for(tracking_uri)
+    supervisor = Supervisor(slots, workdir() / "logs" / study.name)
+    supervisor.boot()  # the workers import TensorFlow meanwhile, then wait for the plan
+    try:
+        dataset = dataset_for(study)  # bad data fails here, before any trial or run is created
+        plan = prepare_run(study, storage_url=storage_url, tracking_uri=tracking_uri, trials=options.trials,
+                           timeout=options.timeout, seed=options.seed, workers=len(slots),
+                           data_sha256=dataset.info.sha256)
+        chief = _keras_tuner_chief(study, plan) if engine == "keras_tuner" else None
+        client = mlflow_log.client_for(tracking_uri)
+        records = load_records(storage_url, study.name)
+    except BaseException:
+        supervisor.abort()
+        raise
 
     def on_lost(lost: list[Any], reason: str) -> None:
         for trial in lost:
             if trial.mlflow_run_id:
                 mlflow_log.fail_run(client, trial.mlflow_run_id, reason)
 
-    records = load_records(storage_url, study.name)
     report_study = _StudyReporter(client, plan, study)
 
     def tick() -> None:
@@ -166,11 +173,9 @@ def run_study(study: Study, options: RunOptions,
             progress(plan, trials)
         report_study.maybe_refresh(trials)
 
-    chief = _keras_tuner_chief(study, plan) if engine == "keras_tuner" else None
-    supervisor = Supervisor(plan, slots, workdir() / "logs" / study.name,
-                            on_lost=on_lost, **(chief.supervisor_hooks() if chief is not None else {}))
     try:
-        report = supervisor.run(tick=tick)
+        report = supervisor.run(plan, tick=tick, on_lost=on_lost,
+                                **(chief.supervisor_hooks() if chief is not None else {}))
     except BaseException:
         _sweep(client, plan, records(), "interrupted before it finished")
         client.set_terminated(plan.parent_run_id, status="KILLED")

@@ -14,7 +14,6 @@ from typing import Any
 
 from search.engines import TrialRecord
 from search.spec import Study
-from search.training import evaluate, train_config
 from spaces import TuneforgeError
 from tracking import mlflow_log
 from tracking.export import export_model
@@ -40,6 +39,11 @@ def export_dir_for(study: Study, override: str | None = None) -> Path:
 def export_best(study: Study, best: TrialRecord, dataset: Any, *, train_seed: int, directory: Path,
                 tracking: tuple[Any, str] | None = None) -> BestModel:
     """Retrain ``best``, evaluate it on validation and test, export it, log it to the parent run."""
+    from search._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # only now: the run's own process needs TensorFlow for the export alone
+    from search.training import evaluate, train_config
+
     result = train_config(best.config, dataset, model_kind=study.spec.model, metric=study.metric,
                           direction=study.direction, seed=train_seed, keep_model=True,
                           search_path=study.base_dir)

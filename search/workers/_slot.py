@@ -252,16 +252,12 @@ class SlotLoop:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of a slot process."""
-    from search._quiet import import_tensorflow_quietly, quiet_libraries
-
     config = SlotConfig.from_json((sys.argv[1:] if argv is None else argv)[0])
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        import_tensorflow_quietly()  # before the worker module imports it with its start-up chatter
-        from search.workers._worker import _configure_threads
+        from search.workers._worker import preload
 
-        _configure_threads()
-        quiet_libraries()
+        preload()
         sys.exit(SlotLoop(config).run())
     except TuneforgeError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

@@ -5,10 +5,15 @@ marked lost and queued for one retry, its MLflow run marked FAILED, and its slot
 restarted. Ctrl-C interrupts every worker: each fails its running trial (queued
 for retry, so a later run resumes it) and exits; stragglers are killed and
 recovered the same way.
+
+Workers can start before the plan exists (:meth:`Supervisor.boot`): a worker's start
+is mostly importing TensorFlow, which then overlaps the study's preparation. Each
+worker reads its plan from stdin; one whose stdin closes without a plan exits quietly.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from search.engines.optuna import LostTrial, recover_lost_trials
@@ -41,6 +46,7 @@ class _Worker:
     log_path: Path
     restarts: int = 0
     handled: bool = False  # its exit has been dealt with
+    planned: bool = False  # it has been handed the plan
 
 
 @dataclass
@@ -73,41 +79,62 @@ def _last_error(log_path: Path) -> str:
 class Supervisor:
     """Owns the worker processes of one ``tuneforge run``."""
 
-    def __init__(self, plan: RunPlan, slots: list[Slot], log_dir: Path, *, max_restarts: int = 3,
-                 on_lost: Callable[[list[LostTrial], str], None] | None = None,
-                 worker_env: Callable[[int], dict[str, str]] | None = None, retry_lost: bool = True,
-                 on_gone: Callable[[int, str], None] | None = None) -> None:
-        """``worker_env(index)`` adds to a slot's environment (Keras Tuner's tuner id, say);
-        ``retry_lost=False`` fails lost trials without queueing a retry copy (the engine retries them
-        itself); ``on_gone(index, reason)`` is called when a dead worker is not restarted."""
-        self.plan = plan
+    def __init__(self, slots: list[Slot], log_dir: Path, *, max_restarts: int = 3) -> None:
+        self.plan: RunPlan | None = None  # set by run(); workers started by boot() wait for it
         self.slots = slots
         self.log_dir = log_dir
         self.max_restarts = max_restarts
-        self.on_lost = on_lost
-        self.worker_env = worker_env
-        self.retry_lost = retry_lost
-        self.on_gone = on_gone
+        self.on_lost: Callable[[list[LostTrial], str], None] | None = None
+        self.worker_env: Callable[[int], dict[str, str]] | None = None
+        self.retry_lost = True
+        self.on_gone: Callable[[int, str], None] | None = None
         self.workers: dict[int, _Worker] = {}
         self.report = SupervisorReport()
         self._host = socket.gethostname()
 
     # --- lifecycle -------------------------------------------------------------------
-    def start(self) -> None:
+    def boot(self) -> None:
+        """Start the worker processes before the plan exists: they import TensorFlow (the slowest part of a
+        worker's start) while this process prepares the study, then wait for :meth:`run` to hand them the plan.
+        """
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for slot in self.slots:
-            self.workers[slot.index] = self._spawn(slot, restarts=0)
+            if slot.index not in self.workers:
+                self.workers[slot.index] = self._spawn(slot, restarts=0)
+
+    def abort(self) -> None:
+        """Stop booted workers before they got a plan (the run failed while preparing): they hold no trial."""
+        for w in self.workers.values():
+            try:
+                os.killpg(w.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            w.proc.wait()
+        self.workers.clear()
 
     def _spawn(self, slot: Slot, *, restarts: int) -> _Worker:
         worker_id = f"{self._host}-{os.getpid()}-w{slot.index}" + (f"-r{restarts}" if restarts else "")
         log_path = self.log_dir / f"worker-{slot.index}" f"{'-r' + str(restarts) if restarts else ''}.log"
-        env = {**os.environ, **slot.env, **(self.worker_env(slot.index) if self.worker_env else {})}
         with open(log_path, "w") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "search.workers", self.plan.to_json(), worker_id, str(slot.index)],
-                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                [sys.executable, "-m", "search.workers", worker_id, str(slot.index)],
+                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **slot.env},
+                start_new_session=True, text=True,
             )
-        return _Worker(slot, worker_id, proc, log_path, restarts)
+        worker = _Worker(slot, worker_id, proc, log_path, restarts)
+        if self.plan is not None:
+            self._hand_plan(worker)
+        return worker
+
+    def _hand_plan(self, worker: _Worker) -> None:
+        """Send the plan and the slot's run-time environment (Keras Tuner's oracle address) on its stdin."""
+        env = self.worker_env(worker.slot.index) if self.worker_env else {}
+        worker.planned = True
+        try:
+            worker.proc.stdin.write(json.dumps({"plan": asdict(self.plan), "env": env}) + "\n")
+        except BrokenPipeError:  # it died while booting: poll() restarts it
+            pass
+        _close(worker.proc)
 
     def alive(self) -> list[_Worker]:
         return [w for w in self.workers.values() if w.proc.poll() is None]
@@ -157,10 +184,25 @@ class Supervisor:
                 w.proc.wait()
         self._recover(None, reason)
 
-    def run(self, tick: Callable[[], None] | None = None, interval: float = 0.5) -> SupervisorReport:
-        """Start the workers and supervise until all have exited; Ctrl-C stops them cleanly."""
-        self.start()
+    def run(self, plan: RunPlan, *, tick: Callable[[], None] | None = None, interval: float = 0.5,
+            on_lost: Callable[[list[LostTrial], str], None] | None = None,
+            worker_env: Callable[[int], dict[str, str]] | None = None, retry_lost: bool = True,
+            on_gone: Callable[[int, str], None] | None = None) -> SupervisorReport:
+        """Hand ``plan`` to the workers (booting any not booted yet) and supervise until all have exited;
+        Ctrl-C stops them cleanly.
+
+        ``on_lost(trials, reason)`` hears of trials whose worker died; ``worker_env(index)`` adds to a slot's
+        environment (Keras Tuner's tuner id, say); ``retry_lost=False`` fails lost trials without queueing a
+        retry copy (the engine retries them itself); ``on_gone(index, reason)`` is called when a dead worker
+        is not restarted.
+        """
+        self.plan, self.on_lost, self.worker_env = plan, on_lost, worker_env
+        self.retry_lost, self.on_gone = retry_lost, on_gone
         try:
+            for w in self.workers.values():
+                if not w.planned:
+                    self._hand_plan(w)
+            self.boot()  # the slots not booted yet start with the plan
             while True:
                 self.poll()  # restarts dead workers, so "none alive" below means all are done
                 if tick is not None:
@@ -173,3 +215,10 @@ class Supervisor:
             raise
         self._recover(None, "its worker exited while it was running")  # orphans, if any
         return self.report
+
+
+def _close(proc: subprocess.Popen) -> None:
+    try:
+        proc.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass

@@ -1,7 +1,9 @@
 """One worker process: join the study, then ask, train, report and finish until the budget is spent.
 
-Run as ``python -m search.workers PLAN_JSON WORKER_ID INDEX``. Exit status 0 when the
-budget is spent, 2 when the study itself is broken (the error is printed on one
+Run as ``python -m search.workers WORKER_ID INDEX``; it imports TensorFlow first, then
+reads ``{"plan": RunPlan, "env": {...}}`` as one JSON line on stdin (the supervisor
+sends it once the study is prepared; end of input without it: exit 0, nothing to do).
+Exit status 0 when the budget is spent, 2 when the study itself is broken (the error is printed on one
 line), 3 on an unexpected exception (a bug: the traceback is in the log), 130 when
 interrupted (the running trial is failed and queued for retry).
 """
@@ -13,7 +15,7 @@ import os
 import signal
 import sys
 import traceback
-from typing import Any
+from typing import Any, TextIO
 
 from search.run._plan import RunPlan
 from spaces import TuneforgeError
@@ -21,7 +23,14 @@ from spaces import TuneforgeError
 EXIT_CRASH = 3  # an unexpected exception: a bug, restarting would only repeat it
 
 
+_configured = False  # _configure_threads ran in this process
+
+
 def _configure_threads() -> None:
+    global _configured
+    if _configured:
+        return
+    _configured = True
     from search._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -174,12 +183,39 @@ def work(plan: RunPlan, worker: str, index: int) -> int:
     return done
 
 
+def preload() -> None:
+    """Import what every trial needs (TensorFlow first: most of a worker's start-up) before the plan comes."""
+    _configure_threads()
+    from search._quiet import quiet_libraries
+
+    quiet_libraries()
+    import mlflow.tracking  # noqa: F401
+    import optuna  # noqa: F401
+
+    import search.training  # noqa: F401
+    import tracking.trial_artifacts  # noqa: F401
+
+
+def read_plan(stream: TextIO) -> RunPlan | None:
+    """The plan the supervisor sends on stdin (its extra environment applied), or None at end of input."""
+    line = stream.readline()
+    if not line.strip():
+        return None
+    message = json.loads(line)
+    os.environ.update(message.get("env", {}))  # before the engine reads it (Keras Tuner's oracle address)
+    return RunPlan(**message["plan"])
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of a worker process."""
     args = sys.argv[1:] if argv is None else argv
-    plan, worker, index = RunPlan.from_json(args[0]), args[1], int(args[2])
+    worker, index = args[0], int(args[1])
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
+        preload()  # while the supervisor is still preparing the study
+        plan = read_plan(sys.stdin)
+        if plan is None:
+            return  # the run stopped before it started
         work(plan, worker, index)
     except TuneforgeError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
