@@ -10,6 +10,7 @@ interrupted (the running trial is failed and queued for retry).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -194,6 +195,11 @@ def preload() -> None:
 
     import search.training  # noqa: F401
     import tracking.trial_artifacts  # noqa: F401
+
+    # Keras's clear_session() before every model runs a full gc.collect(), which walks every object the
+    # imports made (about half a million: 0.3-0.5 s per trial here); frozen, they are skipped (about 0.01 s).
+    gc.collect()
+    gc.freeze()
 
 
 def read_plan(stream: TextIO) -> RunPlan | None:
