@@ -11,7 +11,10 @@ machine slows both sides; the machine and its load average are printed with the 
    validating every epoch as a trial does. Trainer: ``search.training.fit_split`` (its own
    settings); plain: the same model compiled with Keras defaults and ``fit``. samples/s =
    training rows / median epoch time after the first (tracing) epoch; runs interleaved,
-   one per seed (0, 1, 2), also giving the final validation accuracy of each side.
+   one per seed (0, 1, 2), also giving the final validation accuracy of each side. Each side
+   shuffles its own way, so their accuracies differ by seed noise; a third run per seed,
+   plain ``fit`` fed exactly the trainer's batches (same initial weights, same rows in the
+   same order), leaves only the difference in how the two loops compute.
 2. A tuneforge study (``studies/digits_mlp.yaml``: TPE, median pruner, 30 trials, 1 worker,
    study storage and MLflow on, ``tuneforge run --no-export`` in a fresh process) vs a bare
    loop training the configs that study trained (pruned ones for the epochs they ran; no
@@ -154,6 +157,35 @@ def fit_plain(dataset: Any, config: dict, batch: int, epochs: int, seed: int) ->
     return FitSample(rate, first, float(history.history["val_accuracy"][-1]), int(model.count_params()))
 
 
+def fit_plain_same_batches(dataset: Any, config: dict, batch: int, epochs: int, seed: int) -> float:
+    """Final val accuracy of plain ``fit`` fed exactly the trainer's batches (its seeded epoch orders, no shuffle).
+
+    Same initial weights and the same batches in the same order as :func:`fit_trainer` with this seed:
+    what is left of the accuracy difference is the loops' arithmetic, not which rows each batch drew.
+    """
+    _, keras = _tf()
+    import numpy as np
+
+    from search.models import build_model, compile_model
+    from search.training._loop import epoch_order
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    split, info = dataset.splits[0], dataset.info
+    stats = (split.mean, split.variance) if split.mean is not None else None
+    model = build_model("mlp", config, task=info.task, input_shape=info.input_shape, n_outputs=info.n_outputs,
+                        stats=stats)
+    compile_model(model, config, task=info.task)
+    rng = np.random.default_rng(seed)
+    history: dict = {}
+    for epoch in range(epochs):
+        rows = epoch_order(rng, len(split.x_train), batch).ravel()
+        history = model.fit(split.x_train[rows], split.y_train[rows], validation_data=(split.x_val, split.y_val),
+                            batch_size=batch, initial_epoch=epoch, epochs=epoch + 1, shuffle=False,
+                            verbose=0).history
+    return float(history["val_accuracy"][-1])
+
+
 @dataclass
 class SpeedRow:
     """One batch size: fits of each side, one per seed."""
@@ -161,6 +193,7 @@ class SpeedRow:
     batch: int
     trainer: list[FitSample] = field(default_factory=list)
     plain: list[FitSample] = field(default_factory=list)
+    same_batches: list[float] = field(default_factory=list)  # plain fit's final val accuracy on the trainer's batches
 
     def ratio(self) -> float:
         """Median over seeds of (trainer samples/s / plain samples/s), each pair run back to back."""
@@ -173,8 +206,9 @@ class SpeedRow:
 
 
 def trainer_vs_fit(dataset: Any, batches: list[int], seeds: tuple[int, ...], epochs: int,
-                   config: dict = MLP) -> list[SpeedRow]:
-    """Interleaved trainer / plain fits, one of each per (seed, batch)."""
+                   config: dict = MLP, same_batches: bool = True) -> list[SpeedRow]:
+    """Interleaved trainer / plain fits, one of each per (seed, batch); with ``same_batches``, also plain fit
+    fed the trainer's batches (accuracy only: one ``fit`` call per epoch is not a speed baseline)."""
     rows = {b: SpeedRow(b) for b in batches}
     fit_trainer(dataset, config, 128, 2, 0)  # warm TensorFlow up (kernels, thread pools) for both sides
     for seed in seeds:
@@ -185,6 +219,8 @@ def trainer_vs_fit(dataset: Any, batches: list[int], seeds: tuple[int, ...], epo
             rows[batch].trainer.append(fit_trainer(dataset, config, batch, epochs, seed))
             if not first_plain:
                 rows[batch].plain.append(fit_plain(dataset, config, batch, epochs, seed))
+            if same_batches:
+                rows[batch].same_batches.append(fit_plain_same_batches(dataset, config, batch, epochs, seed))
     return list(rows.values())
 
 
@@ -396,8 +432,15 @@ def main(argv: list[str] | None = None) -> None:
                  f"{row.ratio():.2f}x", bars[row.batch])
             ta = statistics.mean(s.val_accuracy for s in row.trainer)
             pa = statistics.mean(s.val_accuracy for s in row.plain)
-            emit(f"  final val accuracy, same fits (mean of {len(row.trainer)} seeds)", f"{ta:.4f}", f"{pa:.4f}",
+            spread = statistics.stdev(s.val_accuracy for s in row.plain) if len(row.plain) > 1 else 0.0
+            emit(f"  final val accuracy, same fits (mean of {len(row.trainer)} seeds; each side shuffles its own way)",
+                 f"{ta:.4f}", f"{pa:.4f} (seed-to-seed sd {100 * spread:.2f} points)",
                  f"{row.accuracy_gap_points():+.2f} points", "within 0.5 points")
+            if row.same_batches:
+                sa = statistics.mean(row.same_batches)
+                emit(f"  final val accuracy, plain fit fed the trainer's batches (same init and order, "
+                     f"mean of {len(row.same_batches)} seeds)", f"{ta:.4f}", f"{sa:.4f}",
+                     f"{100 * (ta - sa):+.2f} points", "within 0.5 points")
 
     with tempfile.TemporaryDirectory(prefix="tuneforge-ratios-") as tmp:
         folder = Path(tmp)
