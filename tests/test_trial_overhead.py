@@ -4,8 +4,6 @@ and per-trial artifacts logged before the run ends (failures as ``artifacts_erro
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import threading
 import time
 from pathlib import Path
@@ -107,9 +105,9 @@ def test_a_worker_waits_for_its_plan_on_stdin_and_exits_quietly_without_one():
     from search.workers._worker import read_plan
 
     plan = RunPlan("s", "journal:/x.journal", "sqlite:///x.db", "1", "abc", 3, None, 7, 7, 2)
-    message = json.dumps({"plan": dataclasses.asdict(plan), "env": {"TUNEFORGE_TEST_ENV": "from-the-plan"}})
+    message = plan.message({"TUNEFORGE_TEST_ENV": "from-the-plan"})
     try:
-        assert read_plan(io.StringIO(message + "\n")) == plan
+        assert read_plan(io.StringIO(message)) == plan
         assert os.environ["TUNEFORGE_TEST_ENV"] == "from-the-plan"  # Keras Tuner's oracle address comes this way
     finally:
         os.environ.pop("TUNEFORGE_TEST_ENV", None)

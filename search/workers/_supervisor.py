@@ -13,7 +13,6 @@ worker reads its plan from stdin; one whose stdin closes without a plan exits qu
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -21,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from search.engines.optuna import LostTrial, recover_lost_trials
@@ -46,7 +45,6 @@ class _Worker:
     log_path: Path
     restarts: int = 0
     handled: bool = False  # its exit has been dealt with
-    planned: bool = False  # it has been handed the plan
 
 
 @dataclass
@@ -129,9 +127,8 @@ class Supervisor:
     def _hand_plan(self, worker: _Worker) -> None:
         """Send the plan and the slot's run-time environment (Keras Tuner's oracle address) on its stdin."""
         env = self.worker_env(worker.slot.index) if self.worker_env else {}
-        worker.planned = True
         try:
-            worker.proc.stdin.write(json.dumps({"plan": asdict(self.plan), "env": env}) + "\n")
+            worker.proc.stdin.write(self.plan.message(env))
         except BrokenPipeError:  # it died while booting: poll() restarts it
             pass
         _close(worker.proc)
@@ -200,7 +197,7 @@ class Supervisor:
         self.retry_lost, self.on_gone = retry_lost, on_gone
         try:
             for w in self.workers.values():
-                if not w.planned:
+                if not w.proc.stdin.closed:  # booted, still waiting for the plan
                     self._hand_plan(w)
             self.boot()  # the slots not booted yet start with the plan
             while True:

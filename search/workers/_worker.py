@@ -10,6 +10,7 @@ interrupted (the running trial is failed and queued for retry).
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -24,14 +25,8 @@ from spaces import TuneforgeError
 EXIT_CRASH = 3  # an unexpected exception: a bug, restarting would only repeat it
 
 
-_configured = False  # _configure_threads ran in this process
-
-
+@functools.cache  # once per process: preload() and work() both call it
 def _configure_threads() -> None:
-    global _configured
-    if _configured:
-        return
-    _configured = True
     from search._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -207,9 +202,9 @@ def read_plan(stream: TextIO) -> RunPlan | None:
     line = stream.readline()
     if not line.strip():
         return None
-    message = json.loads(line)
-    os.environ.update(message.get("env", {}))  # before the engine reads it (Keras Tuner's oracle address)
-    return RunPlan(**message["plan"])
+    plan, env = RunPlan.from_message(line)
+    os.environ.update(env)  # before the engine reads it (Keras Tuner's oracle address)
+    return plan
 
 
 def main(argv: list[str] | None = None) -> None:
