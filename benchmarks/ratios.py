@@ -138,21 +138,29 @@ def fit_trainer(dataset: Any, config: dict, batch: int, epochs: int, seed: int) 
     return FitSample(rate, first, watch.history[-1]["val_accuracy"], int(model.count_params()))
 
 
-def fit_plain(dataset: Any, config: dict, batch: int, epochs: int, seed: int) -> FitSample:
-    """The same model compiled with Keras defaults and a plain ``model.fit`` (validation every epoch)."""
+def _plain_model(dataset: Any, config: dict, seed: int) -> Any:
+    """The trainer's model for ``config`` and ``seed`` (same initial weights), compiled with Keras defaults."""
     _, keras = _tf()
     from search.models import build_model, compile_model
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     split, info = dataset.splits[0], dataset.info
-    ends: list[float] = []
-    timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
-    start = time.perf_counter()
     stats = (split.mean, split.variance) if split.mean is not None else None
     model = build_model("mlp", config, task=info.task, input_shape=info.input_shape, n_outputs=info.n_outputs,
                         stats=stats)
     compile_model(model, config, task=info.task)  # Keras defaults: 1 step per call, jit_compile="auto"
+    return model
+
+
+def fit_plain(dataset: Any, config: dict, batch: int, epochs: int, seed: int) -> FitSample:
+    """The same model compiled with Keras defaults and a plain ``model.fit`` (validation every epoch)."""
+    _, keras = _tf()
+    split = dataset.splits[0]
+    ends: list[float] = []
+    timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
+    start = time.perf_counter()
+    model = _plain_model(dataset, config, seed)
     history = model.fit(split.x_train, split.y_train, validation_data=(split.x_val, split.y_val), epochs=epochs,
                         batch_size=batch, shuffle=True, verbose=0, callbacks=[timer])
     rate, first = _per_epoch(start, ends, len(split.x_train))
@@ -165,19 +173,12 @@ def fit_plain_same_batches(dataset: Any, config: dict, batch: int, epochs: int, 
     Same initial weights and the same batches in the same order as :func:`fit_trainer` with this seed:
     what is left of the accuracy difference is the loops' arithmetic, not which rows each batch drew.
     """
-    _, keras = _tf()
     import numpy as np
 
-    from search.models import build_model, compile_model
     from search.training._loop import epoch_order
 
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    split, info = dataset.splits[0], dataset.info
-    stats = (split.mean, split.variance) if split.mean is not None else None
-    model = build_model("mlp", config, task=info.task, input_shape=info.input_shape, n_outputs=info.n_outputs,
-                        stats=stats)
-    compile_model(model, config, task=info.task)
+    split = dataset.splits[0]
+    model = _plain_model(dataset, config, seed)
     rng = np.random.default_rng(seed)
     history: dict = {}
     for epoch in range(epochs):

@@ -58,6 +58,9 @@ def test_trainer_and_plain_fit_learn_the_same_thing(ratios, digits):
     assert trainer.val_accuracy == pytest.approx(plain.val_accuracy, abs=0.05)
     assert row.accuracy_gap_points() == pytest.approx(100 * (trainer.val_accuracy - plain.val_accuracy))
     assert row.ratio() == pytest.approx(trainer.samples_per_s / plain.samples_per_s)
+    # plain fit on the trainer's own batches (same initial weights, same rows in the same order): the same result
+    (same_batches,) = row.same_batches
+    assert same_batches == pytest.approx(trainer.val_accuracy, abs=0.005)
     rate, params = ratios.training_samples_per_s(digits, 64, 2, config=SMALL)
     assert rate > 0 and params == trainer.n_params
     with pytest.raises(ValueError, match="at least 2 epochs"):
