@@ -353,7 +353,7 @@ def _bare_loop_main(job_path: str) -> None:
     job = json.loads(Path(job_path).read_text())
     _, keras = _tf()
     from search.models import build_model, compile_model, value
-    from search.run import dataset_for
+    from search.driver import dataset_for
     from search.spec import load_study
     from search.training import train_config
 

@@ -56,7 +56,7 @@ def check_every_trial_logged(folder: Path, name: str, trials: list[optuna.trial.
 
 def check_export(folder: Path, name: str, path: Path, trials: list[optuna.trial.FrozenTrial]) -> None:
     """A loadable SavedModel that reproduces the best trial's recorded test accuracy."""
-    from search.run import dataset_for
+    from search.driver import dataset_for
     from search.spec import load_study
     from tracking.export import load_serving, read_card
 

@@ -94,7 +94,7 @@ def test_two_workers_log_every_trial_to_a_real_tracking_server(tmp_path, mlflow_
     assert model_version.tags["trial"] == parent.data.tags["best_trial"]
     assert model_version.tags["dataset_sha256"] == parent.data.params["data_sha256"]
     card = json.loads((tmp_path / "models" / "served" / "model_card.json").read_text())
-    from search.run import dataset_for
+    from search.driver import dataset_for
     from search.spec import load_study
 
     dataset = dataset_for(load_study(path))

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from search.engines.optuna import open_storage, resolve_storage_url
-from search.run import dataset_for, prepare_run
+from search.driver import dataset_for, prepare_run
 from search.spec import load_study
 from search.states import TrialState
 from search.workers._worker import work
@@ -141,7 +141,7 @@ def test_same_seed_gives_the_same_first_configs(home):
 
 
 def test_a_different_space_under_the_same_name_is_refused(home):
-    from search.run import StudyMismatchError
+    from search.driver import StudyMismatchError
 
     path = write_study(home, "clash", search={"trials": 1}, fixed={"epochs": 1, "batch_size": 64, "patience": 0})
     run_in_process(path)

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from search.engines.optuna import resolve_storage_url
-from search.run import dataset_for, prepare_run
+from search.driver import dataset_for, prepare_run
 from search.spec import load_study
 from search.states import TrialState
 from search.workers._background import Background
@@ -101,7 +101,7 @@ def test_a_worker_waits_for_its_plan_on_stdin_and_exits_quietly_without_one():
     import subprocess
     import sys
 
-    from search.run import RunPlan
+    from search.driver import RunPlan
     from search.workers._worker import read_plan
 
     plan = RunPlan("s", "journal:/x.journal", "sqlite:///x.db", "1", "abc", 3, None, 7, 7, 2)

@@ -47,7 +47,7 @@ def run(
 
     study = load_study(study_file)
     gpu_select = None if gpus is None else parse_gpu_select(gpus)
-    from search.run import RunOptions, run_study  # no TensorFlow here: the workers import it
+    from search.driver import RunOptions, run_study  # no TensorFlow here: the workers import it
 
     options = RunOptions(trials=trials, timeout=_timeout(timeout), workers=workers, storage=storage,
                          tracking_uri=tracking_uri, seed=seed, export_dir=export_dir, export=export,
@@ -59,7 +59,7 @@ def run(
         task = bar.add_task(study.name, total=None, best="")
 
         def progress(plan, records) -> None:
-            from search.run import best_of
+            from search.driver import best_of
             from search.states import TrialState
 
             done = sum(1 for t in records if t.state is not TrialState.RUNNING and not t.attrs.get("lost"))

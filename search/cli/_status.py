@@ -17,7 +17,7 @@ def _open(study: str, storage: str | None):
     import optuna
 
     from search.engines.optuna import open_storage, resolve_storage_url
-    from search.run import stored_study
+    from search.driver import stored_study
     from search.spec import load_study
 
     name = load_study(study).name if Path(study).suffix in (".yaml", ".yml", ".json", ".toml") else study
@@ -37,7 +37,7 @@ def status(
     storage: Annotated[Optional[str], typer.Option(help="Study storage URL.")] = None,
 ) -> None:
     """Show a study's trials by state and its best trials, or list every study in a storage."""
-    from search.run import load_records
+    from search.driver import load_records
 
     if study is None:
         from search.cli._studies import studies_table
@@ -60,7 +60,7 @@ def export_command(
     seed: Annotated[Optional[int], typer.Option(help="Training seed (default: the study's).")] = None,
 ) -> None:
     """Export the best model of a study again (retrained with the study's seed)."""
-    from search.run import best_of, dataset_for, export_best, export_dir_for, load_records
+    from search.driver import best_of, dataset_for, export_best, export_dir_for, load_records
 
     spec, url = _open(study, storage)
     best = best_of(load_records(url, spec.name)(), spec.direction)

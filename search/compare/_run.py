@@ -180,7 +180,7 @@ def run_comparison(study: Study, options: CompareOptions, *, progress: Progress 
     from search.compare._report import Context, grid_targets, summary_rows, write_report
     from search.compare._strategies import StrategyRun, run_grid, run_proposer
     from search.models import value
-    from search.run._data import dataset_for
+    from search.driver._data import dataset_for
 
     dataset = dataset_for(study)
     scoring = scoring_for(dataset.info.task, study.metric, study.direction)

@@ -16,8 +16,8 @@ def submit_study(study: Any, *, storage_url: str, tracking_uri: str, trials: int
     The data is loaded once here, so a study whose data cannot be read is refused now,
     not by every worker later.
     """
-    from search.run._data import dataset_for
-    from search.run._prepare import prepare_run
+    from search.driver._data import dataset_for
+    from search.driver._prepare import prepare_run
 
     if study.spec.search.engine != "optuna":
         raise SpecError(

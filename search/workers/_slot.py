@@ -60,9 +60,9 @@ class _Served:
 
         from search.engines.optuna import OptunaEngine, open_storage
         from search.engines.optuna._heartbeat import Heartbeat, supports_heartbeats
-        from search.run._data import dataset_for
-        from search.run._plan import RunPlan
-        from search.run._prepare import stored_study
+        from search.driver._data import dataset_for
+        from search.driver._plan import RunPlan
+        from search.driver._prepare import stored_study
         from search.workers._worker import sampler_seed
         from tracking.mlflow_log import client_for
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from search.engines.optuna import LostTrial, recover_lost_trials
-from search.run._plan import RunPlan
+from search.driver._plan import RunPlan
 from search.workers._slots import Slot
 from spaces import TuneforgeError
 

@@ -19,7 +19,7 @@ import sys
 import traceback
 from typing import Any, TextIO
 
-from search.run._plan import RunPlan
+from search.driver._plan import RunPlan
 from spaces import TuneforgeError
 
 EXIT_CRASH = 3  # an unexpected exception: a bug, restarting would only repeat it
@@ -146,8 +146,8 @@ def work(plan: RunPlan, worker: str, index: int) -> int:
     import optuna
 
     from search.engines.optuna import OptunaEngine, open_storage
-    from search.run._data import dataset_for
-    from search.run._prepare import stored_study
+    from search.driver._data import dataset_for
+    from search.driver._prepare import stored_study
     from tracking.mlflow_log import client_for
 
     _configure_threads()

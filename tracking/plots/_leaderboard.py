@@ -1,7 +1,7 @@
 """The study leaderboard: every trial as one row, best complete trials first.
 
 Complete trials are ranked by the objective in the study's direction (earliest
-first on ties, like ``search.run.best_of``), then come pruned trials (by the value
+first on ties, like ``search.driver.best_of``), then come pruned trials (by the value
 they were pruned at, in the same direction), failed trials, and finally trials
 still running or waiting. Only complete trials get a rank.
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from search.engines import TrialRecord, best_of
-from search.run._best import BestModel, export_best, export_dir_for
-from search.run._data import dataset_for
-from search.run._plan import RunPlan
-from search.run._prepare import StudyMismatchError, prepare_run, stored_study
+from search.driver._best import BestModel, export_best, export_dir_for
+from search.driver._data import dataset_for
+from search.driver._plan import RunPlan
+from search.driver._prepare import StudyMismatchError, prepare_run, stored_study
 from search.spec import Study
 from search.states import TrialState
 from tracking._store import resolve_tracking_uri, workdir
@@ -128,7 +128,7 @@ def run_study(study: Study, options: RunOptions,
               progress: Callable[[RunPlan, list[TrialRecord]], None] | None = None) -> RunOutcome:
     """Run (or resume) a study with local worker processes and export its best model."""
     from search.engines.optuna import resolve_storage_url
-    from search.run._devices import run_slots
+    from search.driver._devices import run_slots
     from search.workers import Supervisor
     from tracking import mlflow_log
 

@@ -16,7 +16,7 @@ import optuna
 
 from search.engines._fingerprint import describe_difference, fingerprint, study_identity
 from search.engines.optuna import open_storage
-from search.run._plan import RunPlan
+from search.driver._plan import RunPlan
 from search.spec import Study, study_from_dict
 from spaces import TuneforgeError
 from tracking import mlflow_log
