@@ -313,10 +313,10 @@ def run_study(study: dict, folder: Path) -> StudyRun:
 def _trained(storage_url: str, name: str) -> list[dict]:
     import optuna
 
-    from search.engines.optuna import open_storage
+    from search.storage import get_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=name, storage=open_storage(storage_url))
+    study = optuna.load_study(study_name=name, storage=get_storage(storage_url))
     out = []
     for t in study.get_trials(deepcopy=False):
         if t.state.is_finished() and "duplicate_of" not in t.user_attrs and t.datetime_complete is not None:

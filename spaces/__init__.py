@@ -15,7 +15,7 @@ or scikit-learn's GridSearchCV with identical meaning::
     grid = spaces.to_param_grid(space)         # [{"model__n_layers": [...], ...}]
 """
 
-from spaces._errors import SourceError, SpecError, TuneforgeError, did_you_mean, format_path
+from spaces.core._errors import SourceError, SpecError, TuneforgeError, did_you_mean, format_path
 from spaces._files import Document, read_document
 from spaces._grid import grid_size, grid_values, iter_grid, sub_grids, to_param_grid
 from spaces._keras_tuner import declare_keras_tuner, to_keras_tuner

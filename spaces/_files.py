@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from spaces._errors import PathPart, SourceError, SpecError
+from spaces.core._errors import PathPart, SourceError, SpecError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from spaces._errors import SpecError
+from spaces.core._errors import SpecError
 from spaces._params import Float, Int, Param
 from spaces._space import SearchSpace
 

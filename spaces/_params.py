@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from spaces._errors import SpecError
+from spaces.core._errors import SpecError
 
 Scalar = str | int | float | bool
 Condition = tuple[tuple[str, tuple[Scalar, ...]], ...]

@@ -11,7 +11,7 @@ import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from spaces._errors import SpecError, did_you_mean
+from spaces.core._errors import SpecError, did_you_mean
 from spaces._params import PARAM_KINDS, Bool, Categorical, Fixed, Float, Int, Param
 
 _COMMON_KEYS = ("type", "per_layer", "when")

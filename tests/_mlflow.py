@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from spaces.core import Url
+
 
 @dataclass
 class StudyRuns:
@@ -16,10 +18,10 @@ class StudyRuns:
         return [m.value for m in sorted(self.client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
 
 
-def study_runs(tracking_uri: str, experiment: str) -> StudyRuns:
+def study_runs(tracking_uri: str | Url, experiment: str) -> StudyRuns:
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = MlflowClient(tracking_uri=Url.parse(tracking_uri).secret())
     exp = client.get_experiment_by_name(experiment)
     assert exp is not None, f"no experiment {experiment!r} in {tracking_uri}"
     runs = client.search_runs([exp.experiment_id], max_results=5000)

@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.engines.optuna import open_storage
+from search.storage import get_storage
 from tests._mlflow import study_runs
 from tests._studies import write_study
 from tests.conftest import run_cli
@@ -67,7 +67,7 @@ def test_the_ui_lists_the_trials_and_the_best_trials_artifacts(tmp_path):
 
     runs = study_runs(f"sqlite:///{tmp_path / '.tuneforge' / 'mlflow.db'}", name)
     assert sorted(runs.trials) == [0, 1, 2]
-    best_number = optuna.load_study(study_name=name, storage=open_storage(
+    best_number = optuna.load_study(study_name=name, storage=get_storage(
         f"journal:{tmp_path / '.tuneforge' / 'optuna.journal'}")).best_trial.number
     best = runs.trials[best_number]
     assert "learning_curve.png" in {a.path for a in runs.client.list_artifacts(best.info.run_id)}

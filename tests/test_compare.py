@@ -30,7 +30,7 @@ def test_a_config_scores_identically_in_gridsearchcv_and_in_evaluate_configs_on_
 
     from search.compare._estimator import make_estimator
     from search.compare._evaluate import Setup, evaluate_configs, scoring_for
-    from search.driver._data import dataset_for
+    from search.data import dataset_for
     from search.spec import study_from_dict
     from spaces import iter_grid, to_param_grid
 

@@ -8,8 +8,9 @@ import optuna
 import pytest
 import sqlalchemy
 
-from search.control import ControlError, ControlStore, Status, StudyRecord, change_status, control_url, study_order
-from search.engines.optuna import open_storage
+from search.control import ControlError, ControlStore, Status, StudyRecord, change_status, study_order
+from search.storage import control_url
+from search.storage import get_storage
 from spaces import TuneforgeError
 from tests._postgres import cli_env, fresh_database_url, start_cli, wait_for
 from tests._studies import write_study
@@ -47,7 +48,7 @@ def test_control_table_is_created_once_versioned_and_refuses_a_newer_schema(tmp_
         conn.execute(sqlalchemy.text("UPDATE tuneforge_schema SET version = 99"))
     with pytest.raises(TuneforgeError, match="schema version 99, newer"):
         ControlStore(url)
-    assert control_url("journal:/tmp/x/optuna.journal") == "sqlite:////tmp/x/optuna.journal.control.db"
+    assert str(control_url("journal:/tmp/x/optuna.journal")) == "sqlite:////tmp/x/optuna.journal.control.db"
 
 
 def test_status_changes_follow_the_rules(tmp_path):
@@ -81,7 +82,7 @@ def pg_url():
 
 
 def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=name, storage=open_storage(url)).get_trials()
+    return optuna.load_study(study_name=name, storage=get_storage(url)).get_trials()
 
 
 def _finished(url: str, name: str) -> int:
@@ -91,7 +92,7 @@ def _finished(url: str, name: str) -> int:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_pause_resume_cancel_while_another_study_keeps_running(tmp_path, pg_url):
-    from search.control._submit import submit_study
+    from search.driver._submit import submit_study
     from search.spec import load_study
 
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"

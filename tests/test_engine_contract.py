@@ -13,7 +13,7 @@ import numpy as np
 import optuna
 import pytest
 
-from search.engines.optuna import open_storage
+from search.storage import get_storage
 from tests._mlflow import study_runs
 from tests._studies import write_study
 from tests.conftest import run_cli
@@ -33,7 +33,7 @@ ENGINES = [
 
 
 def ledger(folder: Path, name: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=name, storage=open_storage(journal(folder))).get_trials()
+    return optuna.load_study(study_name=name, storage=get_storage(journal(folder))).get_trials()
 
 
 def check_every_trial_logged(folder: Path, name: str, trials: list[optuna.trial.FrozenTrial]) -> None:
@@ -103,3 +103,66 @@ def test_engine_contract(tmp_path, engine, algorithm, pruner, export):
     assert [(t.params, t.value) for t in resumed[:2]] == [(t.params, t.value) for t in trials]
     assert all(t.state.is_finished() for t in resumed)
     check_every_trial_logged(tmp_path, name, resumed)
+
+
+# --- the methods themselves, in-process, for every engine -------------------------------------------------
+
+WORKER_CALLS = ["for_plan", "ask", "set_attrs", "report", "finish", "finish_lost", "trials", "best"]
+
+
+@pytest.mark.parametrize("engine", ["optuna", "keras_tuner"])
+def test_every_method_the_worker_and_the_executor_call(tmp_path, monkeypatch, engine):
+    """make_engine, then each call the worker loop makes (ask, set_attrs, report, finish, finish_lost, trials,
+    best) and what the executor uses (the capabilities, the chief's hooks, recovery in the ledger)."""
+    import inspect
+
+    from search.data import dataset_for
+    from search.driver import prepare_run
+    from search.engines import Engine, engine_class, make_engine
+    from search.executors import Executor
+    from search.spec import load_study
+    from spaces.core import TrialState
+
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / ".tuneforge"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert all(name in vars(Engine) for name in WORKER_CALLS)
+    algorithm = "random"
+    path = write_study(tmp_path, f"calls-{engine}".replace("_", "-"),
+                       search={"engine": engine, "algorithm": algorithm, "trials": 2, "workers": 1, "seed": 3})
+    study = load_study(path)
+    cls = engine_class(study)
+    plan = prepare_run(study, storage_url=journal(tmp_path), tracking_uri=tracking(tmp_path), trials=None,
+                       timeout=None, seed=None, workers=1, data_sha256=dataset_for(study).info.sha256)
+    chief = cls.start_chief(study, plan)
+    assert (chief is not None) == cls.needs_chief
+    try:
+        if chief is not None:
+            hooks = chief.executor_hooks()
+            assert set(hooks) <= set(inspect.signature(Executor.run).parameters)
+            for key, value in hooks["worker_env"](0).items():  # what the executor gives worker 0
+                monkeypatch.setenv(key, value)
+        eng = make_engine(study, plan, worker="w-0", index=0)
+        assert isinstance(eng, cls) and eng.direction == study.direction
+
+        first = eng.ask()
+        assert first is not None and set(first.config) >= {"learning_rate", "optimizer"}
+        eng.set_attrs(first, {"mlflow_run_id": "run-a"})
+        eng.report(first, 0, {study.metric: 0.25, "loss": 1.0})
+        eng.finish(first, TrialState.COMPLETE, 0.25, {"epochs": 1})
+
+        lost = eng.ask()
+        eng.finish_lost(lost, "interrupted")
+        retry = eng.ask()
+        assert retry is not None and retry.retry_of == lost.number  # a lost trial is retried once...
+        eng.finish(retry, TrialState.FAIL, None, {"error": "boom"})
+        assert eng.ask() is None  # ...and does not count toward the budget of 2
+
+        records = eng.trials()
+        assert [(r.number, r.state) for r in records] == [
+            (first.number, TrialState.COMPLETE), (lost.number, TrialState.FAIL), (retry.number, TrialState.FAIL)]
+        assert records[0].attrs["mlflow_run_id"] == "run-a" and records[1].attrs["lost"] == "interrupted"
+        assert eng.best().number == first.number and eng.best().value == pytest.approx(0.25)
+        assert cls.resume_key(study).startswith(engine)
+    finally:
+        if chief is not None:
+            chief.stop()

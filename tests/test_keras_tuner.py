@@ -70,7 +70,7 @@ def test_the_chief_retries_a_released_trial_and_reloads_its_state(tmp_path):
 
 
 def test_switching_engines_under_one_study_name_is_refused(tmp_path, monkeypatch):
-    from search.engines.optuna import resolve_storage_url
+    from spaces.core import resolve_storage_url
     from search.driver import StudyMismatchError, prepare_run
 
     monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / ".tuneforge"))

@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 import pytest
 
-from search.engines.optuna import open_storage
+from search.storage import get_storage
 from tests._studies import write_study
 from tests.conftest import run_cli
 
@@ -69,7 +69,7 @@ def test_two_workers_log_every_trial_to_a_real_tracking_server(tmp_path, mlflow_
     experiment = client.get_experiment_by_name("served")
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
     trials = optuna.load_study(study_name="served",
-                               storage=open_storage(f"journal:{tmp_path / '.tuneforge' / 'optuna.journal'}"))
+                               storage=get_storage(f"journal:{tmp_path / '.tuneforge' / 'optuna.journal'}"))
     trial_runs = [r for r in runs if r.data.tags.get("tuneforge.role") == "trial"]
     parents = [r for r in runs if r.data.tags.get("tuneforge.role") == "study"]
     assert len(parents) == 1

@@ -15,7 +15,7 @@ import optuna
 import psutil
 import pytest
 
-from search.engines.optuna import open_storage
+from search.storage import get_storage
 from tests._mlflow import study_runs
 from tests._studies import write_study
 from tests.conftest import ROOT, run_cli
@@ -40,7 +40,7 @@ def tracking(folder: Path) -> str:
 
 
 def load(url: str, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=open_storage(url))
+    return optuna.load_study(study_name=name, storage=get_storage(url))
 
 
 def start_run(folder: Path, *args: str) -> subprocess.Popen:

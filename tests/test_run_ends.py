@@ -9,9 +9,9 @@ Real MLflow (SQLite) and Optuna (SQLite) stores; no training.
 from __future__ import annotations
 
 from search.control import ControlStore, Status
-from search.control._submit import submit_study
+from search.driver._submit import submit_study
 from search.spec import load_study
-from search.states import TrialState
+from spaces.core import TrialState
 from search.workers._slot import SlotConfig, SlotLoop
 from tests._mlflow import study_runs
 from tests._studies import write_study

@@ -8,14 +8,14 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.engines.optuna import open_storage, resolve_storage_url
+from search.storage import get_storage, resolve_storage_url
 from search.driver import dataset_for, prepare_run
 from search.spec import load_study
-from search.states import TrialState
+from spaces.core import TrialState
 from search.workers._worker import work
 from tests._mlflow import study_runs
 from tests._studies import write_study
-from tracking._store import resolve_tracking_uri
+from spaces.core import resolve_tracking_uri
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def run_in_process(path: Path, *, trials: int | None = None, seed: int | None = 
                        trials=trials, timeout=None, seed=seed, workers=1,
                        data_sha256=dataset_for(study).info.sha256)
     work(plan, "test-worker", 0)
-    return optuna.load_study(study_name=study.name, storage=open_storage(plan.storage_url))
+    return optuna.load_study(study_name=study.name, storage=get_storage(plan.storage_url))
 
 
 def check_mlflow_agrees(study: optuna.Study, experiment: str) -> None:
@@ -148,5 +148,5 @@ def test_a_different_space_under_the_same_name_is_refused(home):
     changed = write_study(home, "clash", search={"trials": 1}, fixed={"epochs": 2, "batch_size": 64, "patience": 0})
     with pytest.raises(StudyMismatchError, match=r"clash.*different space \(epochs\)"):
         run_in_process(changed)
-    assert len(optuna.load_study(study_name="clash", storage=open_storage(resolve_storage_url(None)))
+    assert len(optuna.load_study(study_name="clash", storage=get_storage(resolve_storage_url(None)))
                .get_trials()) == 1

@@ -21,7 +21,7 @@ import pytest
 
 import spaces
 from tracking.plots import REPORT_FILES, log_study_report, write_study_report
-from tracking.plots import _study
+from tracking.plots import _html, _study
 from tracking.plots._leaderboard import FIXED_COLUMNS, build_leaderboard
 
 METRIC = "val_accuracy"
@@ -218,7 +218,7 @@ def test_learning_curves_show_pruned_trials_apart(study):
     with _study._quiet(), matplotlib.rc_context():
         view = _study._read(study, METRIC, "maximize")
         ax = _study._png_intermediate(view)
-        fig = _study._restyle_plotly_curves(ov.plot_intermediate_values(view.study), view)
+        fig = _html._restyle_plotly_curves(ov.plot_intermediate_values(view.study), view)
     try:
         lines = {int(l.get_label()[5:]): l for l in ax.get_lines() if l.get_label().startswith("Trial")}
         assert pruned and pruned <= set(lines)  # Optuna draws pruned trials; FAIL ones have no curve

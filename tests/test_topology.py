@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from search.control import ControlStore, Status
-from search.engines.optuna import open_storage
+from search.storage import get_storage
 from tests._postgres import cli_env, fresh_database_url, start_cli, wait_for
 from tests._studies import write_study
 from tests.conftest import run_cli
@@ -90,7 +90,7 @@ def test_compose_topology_as_processes(tmp_path, studies_db, mlflow_server):
     logs = [(tmp_path / f"worker-{i}.log").read_text() for i in range(2)]
     assert codes == [130, 130] and not any("Traceback" in log for log in logs), [log[-2000:] for log in logs]
 
-    trials = optuna.load_study(study_name="topology", storage=open_storage(studies_db)).get_trials()
+    trials = optuna.load_study(study_name="topology", storage=get_storage(studies_db)).get_trials()
     assert [t.number for t in trials] == list(range(5))
     assert all(t.state is optuna.trial.TrialState.COMPLETE for t in trials)
     client = MlflowClient(tracking_uri=mlflow_server)  # an independent client on the server

@@ -11,15 +11,15 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from search.engines.optuna import resolve_storage_url
+from spaces.core import resolve_storage_url
 from search.driver import dataset_for, prepare_run
 from search.spec import load_study
-from search.states import TrialState
-from search.workers._background import Background
+from spaces.core import TrialState
+from tracking._background import Background
 from search.workers._worker import work
 from tests._mlflow import study_runs
 from tests._studies import write_study
-from tracking._store import resolve_tracking_uri
+from spaces.core import resolve_tracking_uri
 from tracking.plots import _trial
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ import psutil
 import pytest
 import sqlalchemy
 
-from search.engines.optuna import open_storage
+from search.storage import get_storage
 from tests._mlflow import study_runs
 from tests._postgres import cli_env, fresh_database_url, start_cli, wait_for
 from tests._studies import write_study
@@ -100,7 +100,7 @@ def test_four_workers_share_a_100_point_grid_exactly(tmp_path, pg_url):
     codes = finish(procs)
     assert codes == [0, 0, 0, 0], [log_of(tmp_path, f"worker-{i}.log")[-2000:] for i in range(4)]
 
-    trials = optuna.load_study(study_name="grid100", storage=open_storage(pg_url)).get_trials()
+    trials = optuna.load_study(study_name="grid100", storage=get_storage(pg_url)).get_trials()
     assert [t.number for t in trials] == list(range(PG_TRIALS))  # contiguous, nothing beyond the budget
     assert all(t.state is OState.COMPLETE for t in trials)
     points = {json.dumps(t.params, sort_keys=True) for t in trials}
@@ -178,7 +178,7 @@ def test_kill_9_a_worker_its_trial_fails_by_heartbeat_and_is_retried_once(tmp_pa
     assert not [p for p in slot_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
     assert survivor.wait(timeout=900) == 0, log_of(tmp_path, "survivor.log")[-3000:]
-    trials = optuna.load_study(study_name="hb", storage=open_storage(pg_url)).get_trials()
+    trials = optuna.load_study(study_name="hb", storage=get_storage(pg_url)).get_trials()
     lost = trials[int(target["number"])]
     assert lost.state is OState.FAIL and "heartbeats" in lost.user_attrs["lost"]
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == lost.number]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spaces import TuneforgeError
+from spaces.core import StorageError, TuneforgeError, Url, resolve_storage_url, resolve_tracking_uri
 from tracking._store import default_artifact_root
 
 STOP_GRACE_SECONDS = 10.0
@@ -36,16 +36,17 @@ class PortInUseError(TuneforgeError):
     """The port a server should listen on is taken."""
 
 
-def stored_spec(storage_url: str, study_name: str) -> dict[str, Any] | None:
+def stored_spec(storage_url: str | Url, study_name: str) -> dict[str, Any] | None:
     """The study file (as a dict) that ``tuneforge run`` stored with study ``study_name``, or None."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage: Any = storage_url
-    if storage_url.startswith("journal:"):
+    url = resolve_storage_url(storage_url)
+    storage: Any = url.secret()
+    if url.is_journal:
         from optuna.storages.journal import JournalFileBackend
 
-        path = Path(storage_url[len("journal:"):])
+        path = url.local_path
         if not path.is_file():
             return None
         storage = optuna.storages.JournalStorage(JournalFileBackend(str(path)))
@@ -54,8 +55,8 @@ def stored_spec(storage_url: str, study_name: str) -> dict[str, Any] | None:
     except KeyError:
         return None
     except Exception as exc:  # noqa: BLE001 - bad URL, unreachable server, missing driver
-        raise TuneforgeError(f"cannot open study storage {storage_url!r}: {type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else ''}",
+        raise StorageError(f"cannot open study storage {str(url)!r}: {type(exc).__name__}: "
+                           f"{url.scrub(str(exc).splitlines()[0]) if str(exc) else ''}",
                              hint="check the URL, that the server runs and accepts connections") from None
     spec = study.user_attrs.get("spec")
     return json.loads(spec) if isinstance(spec, str) else None
@@ -92,7 +93,7 @@ def _script(name: str) -> str | None:
     return str(path) if path.exists() else None
 
 
-def mlflow_command(tracking_uri: str, host: str, port: int) -> list[str]:
+def mlflow_command(tracking_uri: str | Url, host: str, port: int) -> list[str]:
     """``mlflow server`` on the study's store.
 
     tuneforge creates its experiments with an explicit ``file://`` artifact location, and the
@@ -103,7 +104,7 @@ def mlflow_command(tracking_uri: str, host: str, port: int) -> list[str]:
     """
     mlflow = _script("mlflow")
     cmd = [mlflow] if mlflow else [sys.executable, "-m", "mlflow"]
-    cmd += ["server", "--backend-store-uri", tracking_uri]
+    cmd += ["server", "--backend-store-uri", resolve_tracking_uri(tracking_uri).secret()]
     root = default_artifact_root(tracking_uri)
     if root:
         cmd += ["--default-artifact-root", root]
@@ -111,7 +112,7 @@ def mlflow_command(tracking_uri: str, host: str, port: int) -> list[str]:
     return cmd
 
 
-def dashboard_command(storage_url: str, host: str, port: int) -> list[str]:
+def dashboard_command(storage_url: str | Url, host: str, port: int) -> list[str]:
     """``optuna-dashboard`` on the study storage.
 
     It takes a journal file as a bare path (it refuses tuneforge's ``journal:`` prefix), so the
@@ -119,10 +120,11 @@ def dashboard_command(storage_url: str, host: str, port: int) -> list[str]:
     """
     script = _script("optuna-dashboard")
     cmd = [script] if script else [sys.executable, "-c", "from optuna_dashboard._cli import main; main()"]
-    if storage_url.startswith("journal:"):
-        cmd += [storage_url[len("journal:"):], "--storage-class", "JournalFileStorage"]
+    url = resolve_storage_url(storage_url)
+    if url.is_journal:
+        cmd += [str(url.local_path), "--storage-class", "JournalFileStorage"]
     else:
-        cmd += [storage_url]
+        cmd += [url.secret()]  # optuna-dashboard takes its storage only as an argument (README: Known limits)
     # one threaded process: stops at once on SIGTERM (gunicorn would add a master and a worker)
     return cmd + ["--host", host, "--port", str(port), "--server", "wsgiref", "--quiet"]
 
@@ -219,7 +221,7 @@ def stop_servers(servers: list[Server], grace: float = STOP_GRACE_SECONDS) -> No
         time.sleep(0.05)
 
 
-def mlflow_server(tracking_uri: str, host: str, port: int, log_dir: Path) -> Server:
+def mlflow_server(tracking_uri: str | Url, host: str, port: int, log_dir: Path) -> Server:
     env = {
         # MLflow >= 3.5 also starts a job runner (GenAI evaluation jobs) next to the server: not used here
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"),

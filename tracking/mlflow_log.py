@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from search.states import TrialState
+from spaces.core import TrialState, TuneforgeError, Url, resolve_tracking_uri
 from tracking._store import default_artifact_root, prepare_local_store
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
@@ -20,41 +20,46 @@ MAX_PARAM_LENGTH = 6000
 FLUSH_SECONDS = 5.0
 
 
-def check_server(tracking_uri: str, timeout: float = 10.0) -> None:
+def check_server(tracking_uri: str | Url, timeout: float = 10.0) -> None:
     """Fail fast, with a clear error, when an http(s) tracking server does not answer.
 
-    MLflow's own client retries a refused connection with backoff for minutes.
+    MLflow's own client retries a refused connection with backoff for minutes. The
+    request goes to the server without the URI's userinfo (``/health`` needs no login).
     """
-    if not tracking_uri.startswith(("http://", "https://")):
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.scheme not in ("http", "https"):
         return
     import urllib.error
+    import urllib.parse
     import urllib.request
 
-    from spaces import TuneforgeError
-
-    url = tracking_uri.rstrip("/") + "/health"
+    parts = urllib.parse.urlsplit(uri.secret())
+    host = parts.netloc.rpartition("@")[2]
+    url = urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/") + "/health", "", ""))
     try:
         urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=timeout).close()
     except urllib.error.HTTPError:
         return  # it answers (auth or an older server without /health): let MLflow speak
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
+        reason = uri.scrub(str(getattr(exc, "reason", exc)))
         raise TuneforgeError(
-            f"the MLflow tracking server {tracking_uri} does not answer ({getattr(exc, 'reason', exc)})",
+            f"the MLflow tracking server {uri} does not answer ({reason})",
             hint="start it (mlflow server --host 127.0.0.1 --port PORT ...) or fix --tracking-uri / "
                  "MLFLOW_TRACKING_URI",
         ) from None
 
 
-def client_for(tracking_uri: str) -> Any:
+def client_for(tracking_uri: str | Url) -> Any:
     """An ``MlflowClient`` on ``tracking_uri`` (local stores are created and put in WAL mode)."""
     from mlflow import MlflowClient
 
-    check_server(tracking_uri)
-    prepare_local_store(tracking_uri)
-    return MlflowClient(tracking_uri=tracking_uri)
+    uri = resolve_tracking_uri(tracking_uri)
+    check_server(uri)
+    prepare_local_store(uri)
+    return MlflowClient(tracking_uri=uri.secret())
 
 
-def ensure_experiment(client: Any, name: str, tracking_uri: str) -> str:
+def ensure_experiment(client: Any, name: str, tracking_uri: str | Url) -> str:
     """The id of experiment ``name``, created (with a local artifact root) if missing."""
     from mlflow.exceptions import MlflowException
 

@@ -15,7 +15,7 @@ _NAME = typer.Argument(metavar="STUDY", help="The study's name.", show_default=F
 
 def _change(name: str, storage: str, action: str) -> None:
     from search.control import change_status
-    from search.engines.optuna import resolve_storage_url
+    from spaces.core import resolve_storage_url
 
     before, after = change_status(resolve_storage_url(storage), name, action)
     Console().print(f"study '{name}': {before.status.value} -> {after.status.value}")

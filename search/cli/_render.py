@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from search.engines import TrialRecord
-from search.states import TrialState
+from spaces.core import TrialState
 
 
 def short_config(config: dict[str, Any], limit: int = 70) -> str:

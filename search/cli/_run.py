@@ -60,7 +60,7 @@ def run(
 
         def progress(plan, records) -> None:
             from search.driver import best_of
-            from search.states import TrialState
+            from spaces.core import TrialState
 
             done = sum(1 for t in records if t.state is not TrialState.RUNNING and not t.attrs.get("lost"))
             best = best_of(records, study.direction)
@@ -84,5 +84,8 @@ def run(
             out.print(f"registered in MLflow as models:/{study.name}/{b.registered_version}")
     elif export:
         out.print("[yellow]no trial completed, nothing exported[/]")
-    ui = f"tuneforge ui {study_file}" + ("" if options.tracking_uri is None else f" --tracking-uri {options.tracking_uri}")
+    from spaces.core import resolve_tracking_uri
+
+    ui = f"tuneforge ui {study_file}" + ("" if options.tracking_uri is None
+                                         else f" --tracking-uri {resolve_tracking_uri(options.tracking_uri)}")
     out.print(f"browse the runs: {ui}")

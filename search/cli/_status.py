@@ -16,7 +16,7 @@ from spaces import TuneforgeError
 def _open(study: str, storage: str | None):
     import optuna
 
-    from search.engines.optuna import open_storage, resolve_storage_url
+    from search.storage import get_storage, resolve_storage_url
     from search.driver import stored_study
     from search.spec import load_study
 
@@ -24,7 +24,7 @@ def _open(study: str, storage: str | None):
     url = resolve_storage_url(storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        optuna_study = optuna.load_study(study_name=name, storage=open_storage(url))
+        optuna_study = optuna.load_study(study_name=name, storage=get_storage(url))
     except KeyError:
         raise TuneforgeError(f"no study named '{name}' in {url}", hint="run it first: tuneforge run STUDY") from None
     return stored_study(optuna_study), url
@@ -41,7 +41,7 @@ def status(
 
     if study is None:
         from search.cli._studies import studies_table
-        from search.engines.optuna import resolve_storage_url
+        from spaces.core import resolve_storage_url
 
         Console().print(studies_table(resolve_storage_url(storage)))
         return

@@ -24,10 +24,10 @@ def study_rows(storage_url: str) -> list[dict[str, Any]]:
     from optuna.trial import TrialState
 
     from search.control import ControlStore
-    from search.engines.optuna import LOST, open_storage
+    from search.storage import LOST, get_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(storage_url)
+    storage = get_storage(storage_url)
     control = {r.name: r for r in ControlStore(storage_url).list()}
     rows = []
     for frozen in sorted(storage.get_all_studies(), key=lambda s: s.study_name):

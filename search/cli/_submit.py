@@ -33,9 +33,9 @@ def submit(
 ) -> None:
     """Register a study (its spec stored with it) without running it; `tuneforge worker` runs it."""
     from search.cli._run import _timeout
-    from search.control._submit import submit_study
-    from search.engines.optuna import resolve_storage_url
-    from tracking._store import resolve_tracking_uri
+    from search.driver._submit import submit_study
+    from spaces.core import resolve_storage_url
+    from spaces.core import resolve_tracking_uri
 
     study = load_study(study_file)
     url = resolve_storage_url(storage)

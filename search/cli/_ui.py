@@ -10,13 +10,13 @@ from typing import Annotated, Optional
 import typer
 
 from search.cli._app import app
-from spaces import TuneforgeError
+from spaces.core import TuneforgeError, Url
 
 STARTUP_SECONDS = 180.0  # MLflow imports for a while on a busy 2-core machine
 STUDY_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 
 
-def _study_names(study: str, storage_url: str) -> tuple[str, str, str | None]:
+def _study_names(study: str, storage_url: Url) -> tuple[str, str, str | None]:
     """(study name, MLflow experiment name, the study's tracking URI) of a study file or a stored name."""
     from tracking._ui import stored_spec
 
@@ -30,12 +30,12 @@ def _study_names(study: str, storage_url: str) -> tuple[str, str, str | None]:
     return study, tracking.get("experiment") or study, tracking.get("uri")
 
 
-def _check_local_stores(tracking_uri: str, storage_url: str | None) -> None:
-    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[len("sqlite:///"):]).is_file():
-        raise TuneforgeError(f"no MLflow store at {tracking_uri[len('sqlite:///'):]}",
+def _check_local_stores(tracking_uri: Url, storage_url: Url | None) -> None:
+    if tracking_uri.is_sqlite and tracking_uri.local_path and not tracking_uri.local_path.is_file():
+        raise TuneforgeError(f"no MLflow store at {tracking_uri.local_path}",
                              hint="run a study here first, set TUNEFORGE_HOME, or pass --tracking-uri")
-    if storage_url and storage_url.startswith("journal:") and not Path(storage_url[len("journal:"):]).is_file():
-        raise TuneforgeError(f"no study storage at {storage_url[len('journal:'):]}",
+    if storage_url and storage_url.is_journal and not storage_url.local_path.is_file():
+        raise TuneforgeError(f"no study storage at {storage_url.local_path}",
                              hint="run a study here first, or pass --storage URL or --no-dashboard")
 
 
@@ -78,7 +78,7 @@ def ui(
 ) -> None:
     """Browse a study: MLflow's UI (every trial, its curves and artifacts) and Optuna's dashboard."""
     from tracking import _ui
-    from tracking._store import resolve_storage_url, resolve_tracking_uri, workdir
+    from spaces.core import resolve_storage_url, resolve_tracking_uri, workdir
 
     signals = _Signals()
     try:
@@ -103,8 +103,8 @@ def ui(
         raise typer.Exit(code)
 
 
-def _serve(servers: list, signals: _Signals, names: tuple[str, str, str | None] | None, tracking: str,
-           storage_url: str | None) -> int:
+def _serve(servers: list, signals: _Signals, names: tuple[str, str, str | None] | None, tracking: Url,
+           storage_url: Url | None) -> int:
     """Start the servers, print their URLs, wait for a signal; always stops them."""
     from tracking import _ui
 

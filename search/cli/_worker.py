@@ -39,7 +39,7 @@ def worker(
 ) -> None:
     """Run trials of submitted studies (the spec is read from the storage); exits when no work is left."""
     from search.control import ControlStore
-    from search.engines.optuna import open_storage, resolve_storage_url
+    from search.storage import get_storage, resolve_storage_url
     from search.workers import cpu_count, detect_gpus, parse_gpu_select, plan_slots
 
     if (study is None) == (not all_studies):
@@ -47,7 +47,7 @@ def worker(
                              hint="--study NAME serves one submitted study; --all serves every one by priority")
     url = resolve_storage_url(storage)
     select = parse_gpu_select(gpus)
-    open_storage(url)  # create Optuna's tables (one process at a time) before anything else
+    get_storage(url)  # create Optuna's tables (one process at a time) before anything else
     store = ControlStore(url)  # and tuneforge's
     if study is not None:
         store.require(study)

@@ -161,7 +161,7 @@ def run_comparison(study: Study, options: CompareOptions, *, progress: Progress 
     workers = options.workers or study.spec.search.workers
     base_seed = options.seed if options.seed is not None else (
         study.spec.search.seed if study.spec.search.seed is not None else study.spec.data.seed)
-    from tracking._store import resolve_tracking_uri, workdir
+    from spaces.core import resolve_tracking_uri, workdir
 
     report_dir = Path(options.report_dir) if options.report_dir else workdir() / "compare" / study.name
     tracking_uri = resolve_tracking_uri(options.tracking_uri or study.spec.tracking.uri)
@@ -180,7 +180,7 @@ def run_comparison(study: Study, options: CompareOptions, *, progress: Progress 
     from search.compare._report import Context, grid_targets, summary_rows, write_report
     from search.compare._strategies import StrategyRun, run_grid, run_proposer
     from search.models import value
-    from search.driver._data import dataset_for
+    from search.data import dataset_for
 
     dataset = dataset_for(study)
     scoring = scoring_for(dataset.info.task, study.metric, study.direction)

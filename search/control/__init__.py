@@ -9,8 +9,6 @@ migrated safely when many workers start at once.
 
 from search.control._commands import change_status
 from search.control._order import study_order
-from search.control._schema import SCHEMA_VERSION, ensure_schema, schema_lock
-from search.control._store import ACTIVE, ControlError, ControlStore, Status, StudyRecord, control_url
+from search.control._store import ACTIVE, ControlError, ControlStore, Status, StudyRecord
 
-__all__ = ["ACTIVE", "SCHEMA_VERSION", "ControlError", "ControlStore", "Status", "StudyRecord", "change_status",
-           "control_url", "ensure_schema", "schema_lock", "study_order"]
+__all__ = ["ACTIVE", "ControlError", "ControlStore", "Status", "StudyRecord", "change_status", "study_order"]

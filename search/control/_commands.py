@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from search.storage import StudyLock, Url
 from search.control._store import ControlError, ControlStore, Status, StudyRecord
 
 _TRANSITIONS: dict[str, tuple[tuple[Status, ...], str]] = {
@@ -11,15 +12,13 @@ _TRANSITIONS: dict[str, tuple[tuple[Status, ...], str]] = {
 }
 
 
-def change_status(storage_url: str, name: str, action: str) -> tuple[StudyRecord, StudyRecord]:
+def change_status(storage_url: str | Url, name: str, action: str) -> tuple[StudyRecord, StudyRecord]:
     """Apply ``action`` (pause | resume | cancel) to study ``name``; returns the record before and after.
 
     The change is made under the study's lock, the same lock a worker holds while it
     checks the status and starts a trial: once this returns, no new trial starts in a
     paused or cancelled study (trials already running finish).
     """
-    from search.engines._lock import StudyLock
-
     allowed, described = _TRANSITIONS[action]
     store = ControlStore(storage_url)
     before = store.require(name)

@@ -7,13 +7,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from search.control._schema import ensure_schema, studies
-from spaces import TuneforgeError
+from search.storage import cannot_open, control_url, ensure_schema, sql_engine, resolve_storage_url as parse_storage, studies
+from spaces.core import TuneforgeError, Url
 
 
 class Status(str, Enum):
@@ -65,15 +64,6 @@ class StudyRecord:
         return self.started_at + float(timeout)
 
 
-def control_url(storage_url: str) -> str:
-    """The database of the control table: the study storage's own, or a SQLite file beside a journal."""
-    if storage_url.startswith("journal:"):
-        path = Path(storage_url[len("journal:"):])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path.with_name(path.name + '.control.db')}"
-    return storage_url
-
-
 def _record(row: Any) -> StudyRecord:
     m = row._mapping
     return StudyRecord(
@@ -87,24 +77,13 @@ def _record(row: Any) -> StudyRecord:
 class ControlStore:
     """Read and change the control table of one study storage (tables created on first use)."""
 
-    def __init__(self, storage_url: str) -> None:
-        self.storage_url = storage_url
-        url = control_url(storage_url)
-        kwargs: dict[str, Any] = {"poolclass": sa.pool.NullPool}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 60}
+    def __init__(self, storage_url: str | Url) -> None:
+        self.storage_url = parse_storage(storage_url)
+        self.engine = sql_engine(control_url(self.storage_url))
         try:
-            self.engine = sa.create_engine(url, **kwargs)
             ensure_schema(self.engine)
         except sa.exc.SQLAlchemyError as exc:
-            from search.engines.optuna._storage import StorageError
-
-            first = str(exc).splitlines()[0][:300]
-            raise StorageError(f"cannot open study storage {storage_url!r}: {type(exc).__name__}: {first}",
-                               hint="check the URL, that the server runs and accepts connections") from None
-        except ImportError as exc:
-            raise TuneforgeError(f"cannot open study storage {storage_url!r}: {exc}",
-                                 hint="install the database driver (psycopg for postgresql://)") from None
+            raise cannot_open(self.storage_url, exc) from None
 
     # --- reading -----------------------------------------------------------------------
     def get(self, name: str) -> StudyRecord | None:
@@ -130,11 +109,12 @@ class ControlStore:
             return [_record(row) for row in conn.execute(query)]
 
     # --- writing -----------------------------------------------------------------------
-    def submit(self, name: str, *, spec: dict[str, Any], plan: dict[str, Any], tracking_uri: str, priority: int,
+    def submit(self, name: str, *, spec: dict[str, Any], plan: dict[str, Any], tracking_uri: str | Url, priority: int,
                heartbeat_interval: int, grace_period: int) -> StudyRecord:
         """Register a study, or update a resubmitted one (a done or cancelled study is queued again)."""
         now = time.time()
-        values = {"spec": json.dumps(spec, default=str), "plan": json.dumps(plan), "tracking_uri": tracking_uri,
+        tracking = tracking_uri.secret() if isinstance(tracking_uri, Url) else tracking_uri  # workers log there
+        values = {"spec": json.dumps(spec, default=str), "plan": json.dumps(plan), "tracking_uri": tracking,
                   "priority": priority, "heartbeat_interval": heartbeat_interval, "grace_period": grace_period,
                   "updated_at": now}
         with self.engine.begin() as conn:

@@ -19,17 +19,19 @@ from search.data._errors import DataError
 
 if TYPE_CHECKING:
     from search.data._load import clear_cache, load_data
+    from search.data._study import dataset_for
     from search.data._types import Dataset, DatasetInfo, Split
 
 _LAZY = {
     "load_data": "search.data._load",
     "clear_cache": "search.data._load",
+    "dataset_for": "search.data._study",
     "Dataset": "search.data._types",
     "DatasetInfo": "search.data._types",
     "Split": "search.data._types",
 }
 
-__all__ = ["DataError", "Dataset", "DatasetInfo", "Split", "clear_cache", "load_data"]
+__all__ = ["DataError", "Dataset", "DatasetInfo", "Split", "clear_cache", "dataset_for", "load_data"]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,14 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from search.engines import TrialRecord, best_of
+from search.engines import TrialRecord, best_of, engine_class
 from search.driver._best import BestModel, export_best, export_dir_for
-from search.driver._data import dataset_for
-from search.driver._plan import RunPlan
-from search.driver._prepare import StudyMismatchError, prepare_run, stored_study
+from search.data import dataset_for
+from search.driver._prepare import StudyMismatchError, prepare_run
+from search.storage import stored_study
+from search.workers._plan import RunPlan
 from search.spec import Study
-from search.states import TrialState
-from tracking._store import resolve_tracking_uri, workdir
+from spaces.core import TrialState
+from spaces.core import resolve_storage_url, resolve_tracking_uri, workdir
 
 
 @dataclass
@@ -32,6 +33,8 @@ class RunOptions:
     export: bool = True
     gpus: str | list[int] | None = None  # "auto" | "none" | [0, 2]; None: the study's resources.gpus
     trials_per_gpu: int | None = None
+    executor: str = "local"  # search.executors.EXECUTORS: where the workers run
+    executor_options: dict[str, Any] = field(default_factory=dict)  # that executor's own options
 
 
 @dataclass
@@ -49,9 +52,10 @@ def load_records(storage_url: str, study_name: str) -> Callable[[], list[TrialRe
     """A function that reads the study's trials afresh each call."""
     import optuna
 
-    from search.engines.optuna import open_storage, to_record
+    from search.engines.optuna import to_record
+    from search.storage import get_storage
 
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+    study = optuna.load_study(study_name=study_name, storage=get_storage(storage_url))
     return lambda: [to_record(t) for t in study.get_trials(deepcopy=False)]
 
 
@@ -95,12 +99,12 @@ class _StudyReporter:
     def refresh(self) -> None:
         import optuna
 
-        from search.engines.optuna import open_storage
+        from search.storage import get_storage
         from tracking.plots import log_study_report
 
         try:
             optuna_study = optuna.load_study(study_name=self.plan.study_name,
-                                             storage=open_storage(self.plan.storage_url))
+                                             storage=get_storage(self.plan.storage_url))
             log_study_report(self.client, self.plan.parent_run_id, optuna_study, metric=self.study.metric,
                              direction=self.study.direction)
         except Exception as exc:  # noqa: BLE001 - a plot must never stop the study
@@ -115,49 +119,31 @@ def _sweep(client: Any, plan: RunPlan, trials: list[TrialRecord], reason: str) -
                                 reason=reason, finished_runs=mlflow_log.finished_runs_of(trials))
 
 
-def _keras_tuner_chief(study: Study, plan: RunPlan) -> Any:
-    """Keras Tuner's chief for this run: its oracle reloaded from ``.tuneforge/`` and served to the workers."""
-    from search.engines.keras_tuner import Chief
-
-    chief = Chief(study, budget=plan.budget, seed=plan.sampler_seed)
-    chief.start()
-    return chief
-
-
 def run_study(study: Study, options: RunOptions,
               progress: Callable[[RunPlan, list[TrialRecord]], None] | None = None) -> RunOutcome:
-    """Run (or resume) a study with local worker processes and export its best model."""
-    from search.engines.optuna import resolve_storage_url
+    """Run (or resume) a study with its executor's workers (local processes) and export its best model."""
     from search.driver._devices import run_slots
-    from search.workers import Supervisor
+    from search.executors import make_executor
     from tracking import mlflow_log
 
     start = time.time()
-    engine = study.spec.search.engine
-    if engine == "grid":
-        from spaces import SpecError
-
-        raise SpecError(
-            "engine: grid is scikit-learn's GridSearchCV, which `tuneforge compare` runs; "
-            "`tuneforge run` runs engine: optuna or keras_tuner",
-            path=("search", "engine"), source=study.source,
-            hint="use engine: optuna with algorithm: grid, or `tuneforge compare STUDY --strategies grid,tpe`",
-        )
+    engine = engine_class(study)  # an engine `run` cannot run is refused before anything starts
     storage_url = resolve_storage_url(options.storage)
     tracking_uri = resolve_tracking_uri(options.tracking_uri or study.spec.tracking.uri)
     slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
-    supervisor = Supervisor(slots, workdir() / "logs" / study.name)
-    supervisor.boot()  # the workers import TensorFlow meanwhile, then wait for the plan
+    executor = make_executor(slots, workdir() / "logs" / study.name, kind=options.executor,
+                             **options.executor_options)
+    executor.boot()  # the workers import TensorFlow meanwhile, then wait for the plan
     try:
         dataset = dataset_for(study)  # bad data fails here, before any trial or run is created
         plan = prepare_run(study, storage_url=storage_url, tracking_uri=tracking_uri, trials=options.trials,
                            timeout=options.timeout, seed=options.seed, workers=len(slots),
                            data_sha256=dataset.info.sha256)
-        chief = _keras_tuner_chief(study, plan) if engine == "keras_tuner" else None
+        chief = engine.start_chief(study, plan)
         client = mlflow_log.client_for(tracking_uri)
         records = load_records(storage_url, study.name)
     except BaseException:
-        supervisor.abort()
+        executor.abort()
         raise
 
     def on_lost(lost: list[Any], reason: str) -> None:
@@ -174,8 +160,8 @@ def run_study(study: Study, options: RunOptions,
         report_study.maybe_refresh(trials)
 
     try:
-        report = supervisor.run(plan, tick=tick, on_lost=on_lost,
-                                **(chief.supervisor_hooks() if chief is not None else {}))
+        report = executor.run(plan, tick=tick, on_lost=on_lost, retry_lost=not engine.retries_lost,
+                              **(chief.executor_hooks() if chief is not None else {}))
     except BaseException:
         _sweep(client, plan, records(), "interrupted before it finished")
         client.set_terminated(plan.parent_run_id, status="KILLED")

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from typing import Any
 
 import optuna
 
+from search.engines import engine_class
 from search.engines._fingerprint import describe_difference, fingerprint, study_identity
-from search.engines.optuna import open_storage
-from search.driver._plan import RunPlan
-from search.spec import Study, study_from_dict
-from spaces import TuneforgeError
+from search.storage import get_storage
+from search.spec import Study
+from search.workers._plan import RunPlan
+from spaces.core import TuneforgeError, Url, resolve_storage_url, resolve_tracking_uri
 from tracking import mlflow_log
 from tracking._versions import package_versions
 
@@ -65,21 +65,12 @@ def _load_or_create(study: Study, storage: Any) -> optuna.Study:
 
 
 def engine_label(study: Study) -> str:
-    """Which engine state a study's trials belong to: ``optuna`` (any sampler can resume it) or
-    ``keras_tuner:<algorithm>`` (an oracle's saved state belongs to that oracle)."""
-    s = study.spec.search
-    return "optuna" if s.engine == "optuna" else f"{s.engine}:{s.algorithm}"
-
-
-def stored_study(optuna_study: optuna.Study) -> Study:
-    """The Study a storage holds (workers read the spec from there, not from a local file)."""
-    spec = json.loads(optuna_study.user_attrs["spec"])
-    study = study_from_dict(spec)
-    return replace(study, root=optuna_study.user_attrs.get("base_dir"))
+    """Which engine state a study's trials belong to (the engine's ``resume_key``)."""
+    return engine_class(study).resume_key(study)
 
 
 def _parent_run(study: Study, optuna_study: optuna.Study, client: Any, experiment_id: str, *,
-                tracking_uri: str, data_sha256: str, seed: int | None) -> str:
+                tracking_uri: Url, data_sha256: str, seed: int | None) -> str:
     key = f"mlflow_parent_run:{tracking_uri}"
     run_id = optuna_study.user_attrs.get(key)
     if run_id:
@@ -108,19 +99,20 @@ def _parent_run(study: Study, optuna_study: optuna.Study, client: Any, experimen
     return run_id
 
 
-def prepare_run(study: Study, *, storage_url: str, tracking_uri: str, trials: int | None, timeout: float | None,
-                seed: int | None, workers: int | None, data_sha256: str) -> RunPlan:
+def prepare_run(study: Study, *, storage_url: str | Url, tracking_uri: str | Url, trials: int | None,
+                timeout: float | None, seed: int | None, workers: int | None, data_sha256: str) -> RunPlan:
     """Create or resume the study and its parent run; returns the plan workers follow."""
     s = study.spec
-    optuna_study = _load_or_create(study, open_storage(storage_url))
+    storage_url, tracking_uri = resolve_storage_url(storage_url), resolve_tracking_uri(tracking_uri)
+    optuna_study = _load_or_create(study, get_storage(storage_url))
     client = mlflow_log.client_for(tracking_uri)
     experiment = s.tracking.experiment or study.name
     try:
         experiment_id = mlflow_log.ensure_experiment(client, experiment, tracking_uri)
     except Exception as exc:  # MlflowException: unreachable server, bad URI, refused credentials
-        first = str(exc).split(" failed with exception ")[0].splitlines()[0][:300]
+        first = tracking_uri.scrub(str(exc).split(" failed with exception ")[0].splitlines()[0][:300])
         raise TuneforgeError(
-            f"cannot use the MLflow tracking store {tracking_uri!r}: {first}",
+            f"cannot use the MLflow tracking store {str(tracking_uri)!r}: {first}",
             hint="start the server (mlflow server ...) or fix --tracking-uri / MLFLOW_TRACKING_URI",
         ) from None
     sampler_seed = seed if seed is not None else s.search.seed

@@ -3,6 +3,14 @@
 A worker asks the engine for a config, trains it, reports each epoch (the engine
 may prune), and finishes the trial. The engine owns the budget: ``ask`` returns
 ``None`` when the study has all the trials it needs or its deadline passed.
+Every engine records its trials in the study storage (the ledger, :mod:`search.storage`),
+so status, reports, recovery and the export read every engine's trials alike.
+
+Capabilities are declared on the class, so callers never branch on an engine's name:
+``supports_pruning`` (``report`` may raise ``Pruned``), ``needs_chief`` (the run serves
+the engine's state to its workers: :meth:`Engine.start_chief`; such a study cannot be
+submitted to ``tuneforge worker``), ``retries_lost`` (the engine itself retries a trial
+whose worker died, so the executor only fails it).
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from search.states import TrialState
+from spaces.core import TrialState
 
 
 @dataclass
@@ -38,10 +46,42 @@ class TrialRecord:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
+class Chief(ABC):
+    """What a ``needs_chief`` engine runs in the driver while its workers train."""
+
+    @abstractmethod
+    def executor_hooks(self) -> dict[str, Any]:
+        """Keyword arguments for :meth:`search.executors.Executor.run` (``worker_env``, ``on_gone``...)."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop serving and save the engine's state."""
+
+
 class Engine(ABC):
     """Ask for a config, report epochs, finish a trial, find the best trial."""
 
     name: str = ""
+    supports_pruning: bool = False
+    needs_chief: bool = False
+    retries_lost: bool = False
+    direction: str = "maximize"
+
+    @classmethod
+    @abstractmethod
+    def for_plan(cls, study: Any, plan: Any, *, worker: str, index: int = 0, heartbeat: Any = None,
+                 gate: Any = None) -> Engine:
+        """This engine for one worker of ``plan`` (see :func:`search.engines.make_engine`)."""
+
+    @classmethod
+    def resume_key(cls, study: Any) -> str:
+        """Which engine state a study's trials belong to; a study resumes only under the same key."""
+        return cls.name
+
+    @classmethod
+    def start_chief(cls, study: Any, plan: Any) -> Chief | None:
+        """Start what the workers of ``plan`` talk to (``needs_chief`` engines); None for the others."""
+        return None
 
     @abstractmethod
     def ask(self) -> Ticket | None:
@@ -56,14 +96,20 @@ class Engine(ABC):
         """Record how the trial ended."""
 
     @abstractmethod
+    def finish_lost(self, ticket: Ticket, reason: str) -> None:
+        """End a trial whose training was interrupted: FAIL, marked lost, retried once (never counted)."""
+
+    @abstractmethod
+    def set_attrs(self, ticket: Ticket, attrs: Mapping[str, Any]) -> None:
+        """Attach attributes to a running trial (its MLflow run id, its config)."""
+
+    @abstractmethod
     def trials(self) -> list[TrialRecord]:
         """Every trial of the study, in number order."""
 
     def best(self) -> TrialRecord | None:
         """The best complete trial, or ``None``."""
         return best_of(self.trials(), self.direction)
-
-    direction: str = "maximize"
 
 
 def best_of(trials: list[TrialRecord], direction: str) -> TrialRecord | None:

@@ -13,7 +13,7 @@ from search.data.catalog import CATALOG
 from search.spec._models import StudySpec
 from search.spec._rules import check_parameters, resolve_objective
 from spaces import Document, Fixed, SearchSpace, SpecError, TuneforgeError, did_you_mean, read_document
-from spaces._errors import PathPart
+from spaces.core._errors import PathPart
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,12 @@
-"""Worker processes: slot planning, the worker loop and the supervisor that keeps them alive."""
+"""Workers: slot planning (devices, threads), the worker loop (:func:`work`) and the ``tuneforge worker`` daemon.
 
-from search.workers._devices import DeviceError, Gpu, detect_gpus, parse_gpu_select, plan_slots
-from search.workers._slots import Slot, cpu_count, plan_cpu_slots
+Which processes run the workers of a ``tuneforge run`` is :mod:`search.executors`.
+"""
 
-__all__ = ["DeviceError", "Gpu", "Slot", "Supervisor", "SupervisorReport", "WorkerError", "cpu_count", "detect_gpus",
-           "parse_gpu_select", "plan_cpu_slots", "plan_slots"]
+from search.workers._devices import DeviceError, Gpu, detect_gpus, parse_gpu_select, plan_cpu_slots, plan_slots
+from search.workers._plan import RunPlan
+from search.workers._slots import Slot, cpu_count
+from search.workers._worker import run_trial, work
 
-
-def __getattr__(name: str) -> object:
-    """Load the supervisor on first use: it imports the engines (and TensorFlow), the device plan does not."""
-    if name in ("Supervisor", "SupervisorReport", "WorkerError"):
-        from search.workers import _supervisor
-
-        return getattr(_supervisor, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["DeviceError", "Gpu", "RunPlan", "Slot", "cpu_count", "detect_gpus", "parse_gpu_select", "plan_cpu_slots",
+           "plan_slots", "run_trial", "work"]

@@ -14,9 +14,7 @@ their heartbeats are older than the grace period.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -25,23 +23,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from search.control import ACTIVE, ControlStore
+from search.workers._processes import describe_exit, start_worker, stop_processes
 from search.workers._slot import EXIT_CRASH, EXIT_FATAL, EXIT_NO_WORK, EXIT_RECYCLE, SlotConfig
 from search.workers._slots import Slot
-from spaces import TuneforgeError
+from spaces.core import Url, WorkerError
 
-STOP_GRACE_SECONDS = 30.0
 MAX_FAILURES = 3  # a slot that fails this many times in a row (without finishing a trial) stops the worker
-
-
-class WorkerError(TuneforgeError):
-    """A slot process stopped on an error every slot would hit (the storage is unusable, a bug)."""
 
 
 @dataclass
 class DaemonOptions:
     """``tuneforge worker``'s options."""
 
-    storage_url: str
+    storage_url: Url
     study: str | None = None  # None: every active study (--all)
     wait: bool = False  # keep running when there is no work, for studies submitted later
     max_trials_per_process: int = 25  # 0: never recycle; 1: a fresh process per trial
@@ -64,23 +58,6 @@ class DaemonReport:
     recycled: int = 0
     deaths: list[str] = field(default_factory=list)
     lost_trials: list[tuple[str, int]] = field(default_factory=list)
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: the kernel kills it when the daemon dies, even by ``kill -9``."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:  # not Linux: the heartbeat grace period still catches its trials
-        pass
-
-
-def _describe(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit status {code}"
 
 
 class Daemon:
@@ -113,17 +90,16 @@ class Daemon:
         config = SlotConfig(storage_url=self.options.storage_url, worker_id=worker_id, study=self.options.study,
                             max_trials=self.options.max_trials_per_process, tracking_uri=self.options.tracking_uri,
                             poll=min(2.0, self.options.poll))
-        proc = subprocess.Popen([sys.executable, "-m", "search.workers._slot", config.to_json()],
-                                env={**os.environ, **slot.env}, start_new_session=True,
-                                preexec_fn=_die_with_parent)
+        # the config (the storage URL, password included) goes to the slot's stdin, never its command line
+        proc = start_worker("search.workers._slot", [], env=slot.env, stdin=config.to_json() + "\n",
+                            with_parent=True)
         self.report.started += 1
         return _Process(slot, worker_id, proc)
 
     # --- failures --------------------------------------------------------------------
     def _recover(self, worker_ids: set[str], reason: str) -> None:
         """Fail (lost, one retry each) the running trials of dead slot processes in every study."""
-        from search.engines._lock import StudyLock
-        from search.engines.optuna import recover_lost_trials
+        from search.storage import StudyLock, recover_lost_trials
         from tracking.mlflow_log import client_for, fail_run
 
         for record in self.store.list():
@@ -162,7 +138,7 @@ class Daemon:
             if code == EXIT_FATAL:
                 self.stop("another slot hit an error in the storage")
                 raise WorkerError(f"slot {index} stopped on an error (see the log above)")
-            reason = f"its worker process {p.worker_id} died ({_describe(code)})"
+            reason = f"its worker process {p.worker_id} died ({describe_exit(code)})"
             self.report.deaths.append(reason)
             self.log(f"slot {index}: {reason}")
             self._recover({p.worker_id}, reason)
@@ -173,18 +149,7 @@ class Daemon:
 
     def stop(self, reason: str) -> None:
         """Interrupt every slot process (its running trial is failed and queued for retry) and wait."""
-        for p in self.processes.values():
-            try:
-                os.killpg(p.proc.pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for p in self.processes.values():
-            try:
-                p.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(p.proc.pid, signal.SIGKILL)
-                p.proc.wait()
+        stop_processes(p.proc for p in self.processes.values())
         ids = {p.worker_id for p in self.processes.values()}
         self.processes.clear()
         if ids:

@@ -212,3 +212,11 @@ def plan_slots(*, gpus: list[Gpu], select: str | list[int] = "auto", trials_per_
         }
         slots.append(Slot(index=i, device=device, threads=threads, env=env, gpu=gpu.index, memory_limit_mb=limit))
     return slots
+
+
+def plan_cpu_slots(workers: int, cores: int) -> list[Slot]:
+    """``workers`` CPU slots sharing ``cores``: each gets ``max(1, cores // workers)`` threads, so N workers
+    do not oversubscribe the CPU."""
+    if workers < 1:
+        return []
+    return plan_slots(gpus=[], select="none", cores=max(1, cores), workers=workers)

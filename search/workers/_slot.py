@@ -1,6 +1,7 @@
 """One slot process of ``tuneforge worker``: choose a study, train one trial, repeat.
 
-Run as ``python -m search.workers._slot CONFIG_JSON``. Between trials it re-reads the
+Run as ``python -m search.workers._slot`` with its config as one JSON line on stdin (the
+storage URL carries a password: never on a command line). Between trials it re-reads the
 control table, so a paused or cancelled study gets no new trial and priorities take
 effect at once. It beats for its running trial and fails the trials of workers that
 stopped beating. It exits with ``EXIT_NO_WORK`` (0) when no study has work left,
@@ -21,7 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from search.control import ACTIVE, ControlStore, Status, StudyRecord, study_order
-from spaces import TuneforgeError
+from spaces.core import TuneforgeError, Url, resolve_storage_url, resolve_tracking_uri
 
 EXIT_NO_WORK = 0
 EXIT_FATAL = 2
@@ -33,15 +34,24 @@ EXIT_RECYCLE = 75  # EX_TEMPFAIL: "start me again"
 class SlotConfig:
     """What a slot process needs; handed over as JSON."""
 
-    storage_url: str
+    storage_url: Url
     worker_id: str
     study: str | None = None  # serve only this study (None: every active study)
     max_trials: int = 0  # recycle after this many trials (0: never)
-    tracking_uri: str | None = None  # overrides each study's stored tracking URI
+    tracking_uri: Url | None = None  # overrides each study's stored tracking URI
     poll: float = 2.0  # seconds between looks while other workers finish a study's last trials
 
+    def __post_init__(self) -> None:
+        self.storage_url = resolve_storage_url(self.storage_url)
+        if self.tracking_uri is not None:
+            self.tracking_uri = resolve_tracking_uri(self.tracking_uri)
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        """One JSON line with the real URLs: for the slot's stdin only."""
+        data = asdict(self)
+        data["storage_url"] = self.storage_url.secret()
+        data["tracking_uri"] = self.tracking_uri.secret() if self.tracking_uri is not None else None
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> SlotConfig:
@@ -58,17 +68,16 @@ class _Served:
     def __init__(self, record: StudyRecord, config: SlotConfig, store: ControlStore) -> None:
         import optuna
 
-        from search.engines.optuna import OptunaEngine, open_storage
-        from search.engines.optuna._heartbeat import Heartbeat, supports_heartbeats
-        from search.driver._data import dataset_for
-        from search.driver._plan import RunPlan
-        from search.driver._prepare import stored_study
-        from search.workers._worker import sampler_seed
+        from search.data import dataset_for
+        from search.engines import make_engine
+        from search.storage import Heartbeat, get_storage, stored_study, supports_heartbeats
+        from search.workers._plan import RunPlan
         from tracking.mlflow_log import client_for
+        from tracking.observer import MlflowObserver
 
         self.record = record
         url = config.storage_url
-        optuna_study = optuna.load_study(study_name=record.name, storage=open_storage(url))
+        optuna_study = optuna.load_study(study_name=record.name, storage=get_storage(url))
         self.study = stored_study(optuna_study)  # the spec comes from the storage, not a local file
         self.dataset = dataset_for(self.study)
         p = record.plan
@@ -78,16 +87,17 @@ class _Served:
                             deadline=record.deadline, sampler_seed=p.get("sampler_seed"),
                             train_seed=p["train_seed"], workers=2)
         index = 1 + zlib.crc32(config.worker_id.encode()) % 100_000  # distinct per process, never the first seed
-        seed = sampler_seed(self.plan.sampler_seed, index, len(optuna_study.get_trials(deepcopy=False)))
         heartbeat = Heartbeat(url, interval=record.heartbeat_interval) if supports_heartbeats(url) else None
 
         def gate() -> bool:  # asked under the study's lock, the lock pause/cancel take
             current = store.get(record.name)
             return current is not None and current.active
 
-        self.engine = OptunaEngine(self.study, url, budget=p["budget"], deadline=record.deadline, seed=seed,
-                                   parallel=True, worker=config.worker_id, heartbeat=heartbeat, gate=gate)
+        self.engine = make_engine(self.study, self.plan, worker=config.worker_id, index=index, heartbeat=heartbeat,
+                                  gate=gate)
         self.client = client_for(self.plan.tracking_uri)
+        self.observer = MlflowObserver(self.client, self.plan.experiment_id, self.plan.parent_run_id,
+                                       dataset=self.dataset)
 
     def running(self) -> int:
         from optuna.trial import TrialState
@@ -96,7 +106,7 @@ class _Served:
 
     def recover_stale(self) -> None:
         """Fail (with one retry each) the trials of workers whose heartbeats stopped."""
-        from search.engines.optuna._heartbeat import fail_stale_trials, supports_heartbeats
+        from search.storage import fail_stale_trials, supports_heartbeats
         from tracking.mlflow_log import fail_run
 
         if not supports_heartbeats(self.plan.storage_url):
@@ -117,11 +127,11 @@ class SlotLoop:
     def __init__(self, config: SlotConfig) -> None:
         import optuna
 
-        from search.engines.optuna import open_storage
+        from search.storage import get_storage
 
         self.config = config
         self.store = ControlStore(config.storage_url)
-        self.storage = open_storage(config.storage_url)
+        self.storage = get_storage(config.storage_url)
         self.served: dict[str, _Served] = {}
         self.trials_done = 0
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -189,8 +199,8 @@ class SlotLoop:
         from search.workers._worker import run_trial
 
         try:
-            run_trial(served.engine, ticket, study=served.study, dataset=served.dataset, plan=served.plan,
-                      client=served.client, worker=self.config.worker_id)
+            run_trial(served.engine, ticket, study=served.study, dataset=served.dataset,
+                      train_seed=served.plan.train_seed, worker=self.config.worker_id, observers=[served.observer])
         except optuna.exceptions.UpdateFinishedTrialError:
             served.engine._stop_heartbeat()
             log(f"study '{served.record.name}': trial {ticket.number} was failed by another worker meanwhile "
@@ -200,18 +210,18 @@ class SlotLoop:
             self.fail_study(served, ticket, str(exc))
             return
         self.trials_done += 1
-        trial = served.engine.optuna_study._storage.get_trial(ticket.handle._trial_id)
-        log(f"study '{served.record.name}': trial {ticket.number} {trial.state.name}"
+        trial = next(t for t in served.engine.trials() if t.number == ticket.number)
+        log(f"study '{served.record.name}': trial {ticket.number} {trial.state.value}"
             + (f" {served.study.metric}={trial.value:.4f}" if trial.value is not None else ""))
 
     def fail_study(self, served: _Served, ticket: Any, error: str) -> None:
         """Fail the trial and mark the whole study failed: every trial of it would fail the same way."""
-        from search.states import TrialState
+        from spaces.core import TrialState
         from tracking.mlflow_log import fail_run
 
         log(f"study '{served.record.name}' failed: {error}")
         served.engine.finish(ticket, TrialState.FAIL, None, {"error": error[:2000]})
-        run_id = served.engine.optuna_study._storage.get_trial(ticket.handle._trial_id).user_attrs.get("mlflow_run_id")
+        run_id = next(t for t in served.engine.trials() if t.number == ticket.number).attrs.get("mlflow_run_id")
         if run_id:
             fail_run(served.client, run_id, error)
         self.store.set_status(served.record.name, Status.FAILED, only_from=(*ACTIVE, Status.PAUSED), error=error)
@@ -250,9 +260,9 @@ class SlotLoop:
                 time.sleep(self.config.poll)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of a slot process."""
-    config = SlotConfig.from_json((sys.argv[1:] if argv is None else argv)[0])
+def main() -> None:
+    """Entry point of a slot process: its config is the first line on stdin."""
+    config = SlotConfig.from_json(sys.stdin.readline())
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         from search.workers._worker import preload

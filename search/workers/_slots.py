@@ -1,8 +1,7 @@
 """Worker slots: which environment each worker process starts with.
 
-The planning itself (GPUs, trials per GPU, cores) is search.workers._devices.plan_slots;
-``plan_cpu_slots`` is its CPU-only case: the cores are split evenly between workers
-so N workers do not oversubscribe the CPU.
+The planning itself (GPUs, trials per GPU, cores) is search.workers._devices.plan_slots
+(``plan_cpu_slots`` is its CPU-only case).
 """
 
 from __future__ import annotations
@@ -33,12 +32,3 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
-
-
-def plan_cpu_slots(workers: int, cores: int) -> list[Slot]:
-    """``workers`` CPU slots sharing ``cores``: each gets ``max(1, cores // workers)`` threads."""
-    from search.workers._devices import plan_slots
-
-    if workers < 1:
-        return []
-    return plan_slots(gpus=[], select="none", cores=max(1, cores), workers=workers)

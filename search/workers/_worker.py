@@ -17,10 +17,11 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Sequence
 from typing import Any, TextIO
 
-from search.driver._plan import RunPlan
-from spaces import TuneforgeError
+from search.workers._plan import RunPlan
+from spaces.core import TrialEnd, TrialInfo, TrialObserver, TrialState, TuneforgeError
 
 EXIT_CRASH = 3  # an unexpected exception: a bug, restarting would only repeat it
 
@@ -47,135 +48,104 @@ def _configure_threads() -> None:
     configure_device(tf)  # the slot's GPU memory limit, or the CPU when no GPU is visible (one log line)
 
 
-def sampler_seed(seed: int | None, index: int, existing_trials: int) -> int | None:
-    """The seed of worker ``index``'s sampler: the study seed for a fresh study's first worker.
-
-    Other workers, and every worker of a resumed study, get a seed derived from
-    (seed, existing trials, index), so a resumed study does not replay its first configs.
-    """
-    if seed is None:
-        return None
-    if index == 0 and existing_trials == 0:
-        return seed
-    import numpy as np
-
-    return int(np.random.SeedSequence([seed, existing_trials, index]).generate_state(1)[0])
-
-
-def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, plan: RunPlan, client: Any,
-              worker: str, defer_artifacts: bool = False) -> None:
-    """Train one ticket and record it in the engine and in MLflow.
-
-    ``defer_artifacts``: draw and upload the trial's plots and end its MLflow run on this
-    process's background lane (``search.workers._background``), overlapping the next trial;
-    the caller must ``drain()`` it before anything reads those runs (and before exiting).
-    """
-    from search.states import TrialState
-    from search.training import train_config
-    from search.workers._background import background
-    from search.workers._background import drain as drain_background
-    from tracking.mlflow_log import TrialRun
-
+def _trial_info(ticket: Any, study: Any, worker: str) -> TrialInfo:
     tags = dict(ticket.tags)
     tags.update({tag: os.environ[var] for tag, var in (("slot", "TUNEFORGE_SLOT"), ("device", "TUNEFORGE_DEVICE"))
                  if var in os.environ})  # where the trial ran (search.workers._devices)
     if ticket.retry_of is not None:
         tags["retry_of"] = str(ticket.retry_of)
-    run = TrialRun(client, plan.experiment_id, plan.parent_run_id, study_name=study.name,
-                   trial_number=ticket.number, worker=worker, config=ticket.config, tags=tags)
-    engine.set_attrs(ticket, {"mlflow_run_id": run.run_id, "config": json.dumps(ticket.config)})
+    return TrialInfo(ticket.number, ticket.config, study.name, study.metric, worker, tags)
+
+
+def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, train_seed: int, worker: str,
+              observers: Sequence[TrialObserver] = ()) -> None:
+    """Train one ticket, record it in the engine, and tell the observers (begin, each epoch, end or lost)."""
+    from search.training import train_config
+
+    info = _trial_info(ticket, study, worker)
+    attrs: dict[str, Any] = {"config": json.dumps(ticket.config)}
+    for observer in observers:
+        attrs.update(observer.on_trial_begin(info))
+    engine.set_attrs(ticket, attrs)
     try:
         if ticket.duplicate_of is not None:
             original = next(t for t in engine.trials() if t.number == ticket.duplicate_of)
             engine.finish(ticket, TrialState.COMPLETE, original.value, {"duplicate_of": ticket.duplicate_of})
-            run.finish(TrialState.COMPLETE, objective=original.value, metric=study.metric,
-                       tags={"duplicate_of": str(ticket.duplicate_of)})
+            end = TrialEnd(TrialState.COMPLETE, original.value, tags={"duplicate_of": str(ticket.duplicate_of)})
+            for observer in observers:
+                observer.on_trial_end(info, end)
             return
 
         def report(epoch: int, logs: dict[str, float]) -> None:
-            run.log_epoch(epoch, logs)
+            for observer in observers:
+                observer.on_epoch_end(info, epoch, logs)
             engine.report(ticket, epoch, logs)
 
         result = train_config(ticket.config, dataset, model_kind=study.spec.model, metric=study.metric,
-                              direction=study.direction, report=report, seed=plan.train_seed,
+                              direction=study.direction, report=report, seed=train_seed,
                               search_path=study.base_dir, keep_model=True)
     except KeyboardInterrupt:
         engine.finish_lost(ticket, "interrupted")
-        run.finish(TrialState.FAIL, objective=None, metric=study.metric, error="interrupted (Ctrl-C or SIGTERM)")
-        try:
-            drain_background()  # the previous trial's artifacts and run end, before the worker exits
-        except Exception:  # noqa: BLE001, S110 - already printed to the worker log; the interrupt wins
-            pass
+        for observer in observers:
+            observer.on_trial_lost(info, "interrupted")
         raise
     attrs = {"epochs": result.epochs_trained, "n_params": result.n_params, "seconds": round(result.seconds, 3)}
     if result.error:
         attrs["error"] = result.error
-    extra = {"n_params": result.n_params, "epochs_trained": result.epochs_trained}
-    from tracking.trial_artifacts import collect_trial_artifacts
-
-    artifacts, artifacts_error = None, None
-    try:  # what needs the Keras model, here; plots and upload in the background below
-        artifacts = collect_trial_artifacts(result=result, dataset=dataset, metric=study.metric,
-                                            config=ticket.config, title=f"{study.name} trial {ticket.number}")
-    except Exception as exc:  # noqa: BLE001 - a plot must never cost the trial its result
-        artifacts_error = f"{type(exc).__name__}: {exc}"[:500]
-    result.model = None  # free the model before the next trial
     engine.finish(ticket, result.state, result.objective, attrs)
-
-    def log_and_end_run() -> None:  # artifacts first: the run ends only once they are logged
-        error = artifacts_error
-        if artifacts is not None:
-            try:
-                artifacts.log(run.client, run.run_id)
-            except Exception as exc:  # noqa: BLE001 - a plot must never cost the trial its result
-                error = f"{type(exc).__name__}: {exc}"[:500]
-        if error:
-            run.client.set_tag(run.run_id, "artifacts_error", error)
-        run.finish(result.state, objective=result.objective, metric=study.metric, extra=extra, error=result.error,
+    end = TrialEnd(result.state, result.objective, error=result.error, result=result,
+                   extra={"n_params": result.n_params, "epochs_trained": result.epochs_trained},
                    tags={"pruned_at_epoch": str(result.epochs_trained - 1)}
                    if result.state is TrialState.PRUNED else {})
-
-    if defer_artifacts:
-        background().submit(log_and_end_run)
-    else:
-        log_and_end_run()
+    for observer in observers:
+        observer.on_trial_end(info, end)
+    result.model = None  # free the model before the next trial
 
 
-def work(plan: RunPlan, worker: str, index: int) -> int:
-    """The worker loop; returns the number of trials this worker ran."""
+def work(plan: RunPlan, worker: str, index: int, *, dataset: Any = None,
+         observers: Sequence[TrialObserver] | None = None) -> int:
+    """The worker loop, callable in-process (a Ray actor calls it): ask, train, tell until the budget is spent.
+
+    ``dataset`` given: no data files are loaded here. ``observers`` default to MLflow logging with the
+    trial artifacts (drawn on a background lane); returns the number of trials this worker ran.
+    """
     import optuna
 
-    from search.engines.optuna import OptunaEngine, open_storage
-    from search.driver._data import dataset_for
-    from search.driver._prepare import stored_study
-    from tracking.mlflow_log import client_for
+    from search.engines import make_engine
+    from search.storage import get_storage, stored_study
 
     _configure_threads()
     from search._quiet import quiet_libraries
 
     quiet_libraries()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    optuna_study = optuna.load_study(study_name=plan.study_name, storage=open_storage(plan.storage_url))
-    study = stored_study(optuna_study)
-    dataset = dataset_for(study)
-    if study.spec.search.engine == "keras_tuner":
-        from search.engines.keras_tuner import KerasTunerEngine
+    study = stored_study(optuna.load_study(study_name=plan.study_name, storage=get_storage(plan.storage_url)))
+    if dataset is None:
+        from search.data import dataset_for
 
-        engine: Any = KerasTunerEngine(study, plan.storage_url, deadline=plan.deadline, worker=worker,
-                                       tuner_id=os.environ["KERASTUNER_TUNER_ID"])
-    else:
-        seed = sampler_seed(plan.sampler_seed, index, len(optuna_study.get_trials(deepcopy=False)))
-        engine = OptunaEngine(study, plan.storage_url, budget=plan.budget, deadline=plan.deadline, seed=seed,
-                              parallel=plan.workers > 1, worker=worker)
-    client = client_for(plan.tracking_uri)
+        dataset = dataset_for(study)
+    engine = make_engine(study, plan, worker=worker, index=index)
+    if observers is None:
+        from tracking.mlflow_log import client_for
+        from tracking.observer import MlflowObserver
+
+        observers = [MlflowObserver(client_for(plan.tracking_uri), plan.experiment_id, plan.parent_run_id,
+                                    dataset=dataset, defer=True)]
     done = 0
-    while (ticket := engine.ask()) is not None:
-        run_trial(engine, ticket, study=study, dataset=dataset, plan=plan, client=client, worker=worker,
-                  defer_artifacts=True)
-        done += 1
-    from search.workers._background import drain
-
-    drain()  # the last trial's artifacts and the end of its MLflow run (run_trial queues them)
+    try:
+        while (ticket := engine.ask()) is not None:
+            run_trial(engine, ticket, study=study, dataset=dataset, train_seed=plan.train_seed, worker=worker,
+                      observers=observers)
+            done += 1
+    except BaseException:
+        for observer in observers:
+            try:
+                observer.close()
+            except Exception:  # noqa: BLE001, S110 - already in the worker log; the first error wins
+                pass
+        raise
+    for observer in observers:  # the last trial's artifacts and the end of its MLflow run
+        observer.close()
     return done
 
 
@@ -189,6 +159,7 @@ def preload() -> None:
     import optuna  # noqa: F401
 
     import search.training  # noqa: F401
+    import tracking.observer  # noqa: F401
     import tracking.trial_artifacts  # noqa: F401
 
     # Keras's clear_session() before every model runs a full gc.collect(), which walks every object the

@@ -22,155 +22,42 @@ passed in sorted order so ties are ordered the same in every process.
 
 from __future__ import annotations
 
-import contextlib
-import html
 import math
 import tempfile
-import threading
-import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tracking.plots._leaderboard import (
-    LEADERBOARD_CSV,
-    LEADERBOARD_MD,
-    Leaderboard,
-    build_leaderboard,
-    write_csv,
-    write_markdown,
+from tracking.plots._leaderboard import LEADERBOARD_CSV, LEADERBOARD_MD, build_leaderboard, write_csv, write_markdown
+from tracking.plots._html import _plotly_figures, _write_html
+from tracking.plots._view import (
+    ARTIFACT_PATH,
+    BEST_COLOR,
+    COMPLETE_COLOR,
+    DPI,
+    HISTORY,
+    HTML,
+    IMPORTANCES,
+    INTERMEDIATE,
+    MAX_PNG_WIDTH_INCHES,
+    PARALLEL,
+    PNG_FILES,
+    PRUNED_COLOR,
+    REPORT_FILES,
+    RUNNING_COLOR,
+    SKIPPED,
+    SLICE,
+    SLICE_COLUMNS,
+    _PYPLOT_LOCK,
+    _needs_complete,
+    _needs_importances,
+    _needs_intermediate,
+    _needs_params,
+    _precomputed,
+    _quiet,
+    _read,
+    _View,
 )
-
-HISTORY = "optimization_history.png"
-INTERMEDIATE = "intermediate_values.png"
-PARALLEL = "parallel_coordinate.png"
-IMPORTANCES = "param_importances.png"
-SLICE = "slice.png"
-HTML = "study_report.html"
-SKIPPED = "skipped.txt"
-PNG_FILES = (HISTORY, INTERMEDIATE, PARALLEL, IMPORTANCES, SLICE)
-REPORT_FILES = (*PNG_FILES, HTML, LEADERBOARD_CSV, LEADERBOARD_MD, SKIPPED)
-ARTIFACT_PATH = "study"
-
-DPI = 100
-MAX_PNG_WIDTH_INCHES = 32.0  # the parallel-coordinate plot grows with the parameters; cap its width
-SLICE_COLUMNS = 4  # the slice plot's subplots are folded into rows of this many
-CONTOUR_PARAMS = 3  # the interactive contour shows only the most important parameters
-
-COMPLETE_COLOR = "#1f77b4"
-PRUNED_COLOR = "#d62728"
-RUNNING_COLOR = "#7f7f7f"
-BEST_COLOR = "#2ca02c"
-
-_PYPLOT_LOCK = threading.Lock()  # pyplot's figure registry is process-global
-
-
-@dataclass
-class _View:
-    """One consistent read of the study and what the plots need from it."""
-
-    study: Any  # an optuna.Study (an in-memory snapshot when possible)
-    trials: list[Any]
-    metric: str
-    direction: str
-    complete: list[Any] = field(default_factory=list)
-    params: list[str] = field(default_factory=list)  # searched params seen in complete trials, sorted
-    best: Any = None
-    importances: dict[str, float] | None = None
-    importances_skip: str | None = None
-
-    @property
-    def states(self) -> dict[int, str]:
-        return {t.number: t.state.name for t in self.trials}
-
-
-# --- reading the study -------------------------------------------------------------------
-
-def _snapshot(optuna_study: Any, trials: list[Any], metric: str) -> Any:
-    """An in-memory copy of the study's trials, so every figure sees the same trials."""
-    import optuna
-
-    copy = optuna.create_study(study_name=optuna_study.study_name, directions=optuna_study.directions)
-    try:
-        copy.add_trials(trials)
-        if [t.number for t in copy.get_trials(deepcopy=False)] != [t.number for t in trials]:
-            return optuna_study  # numbering did not survive the copy: read the original
-        if len(optuna_study.directions) == 1:
-            copy.set_metric_names([metric])
-    except Exception:  # noqa: BLE001 - an unusual trial (odd state, attrs): plot from the original study
-        return optuna_study
-    return copy
-
-
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _read(optuna_study: Any, metric: str, direction: str) -> _View:
-    trials = sorted(optuna_study.get_trials(deepcopy=False), key=lambda t: t.number)
-    view = _View(_snapshot(optuna_study, trials, metric), trials, metric, direction)
-    if len(optuna_study.directions) != 1:
-        return view
-    view.complete = [t for t in trials if t.state.name == "COMPLETE" and _finite(t.value)]
-    view.params = sorted({name for t in view.complete for name in t.params})
-    if view.complete:
-        sign = 1.0 if direction == "maximize" else -1.0  # the leaderboard's rank 1
-        view.best = max(view.complete, key=lambda t: (sign * t.value, -t.number))
-    view.importances, view.importances_skip = _importances(view)
-    return view
-
-
-def _importances(view: _View) -> tuple[dict[str, float] | None, str | None]:
-    """Normalized importances, or why they cannot be computed."""
-    import optuna
-
-    if len(view.complete) < 2:
-        return None, f"needs at least 2 complete trials, the study has {len(view.complete)}"
-    if not view.params:
-        return None, "no searched parameter in the complete trials"
-    if len({t.value for t in view.complete}) < 2:
-        return None, "every complete trial has the same objective value"
-    try:
-        raw = optuna.importance.get_param_importances(view.study, params=list(view.params), normalize=False)
-    except Exception as exc:  # noqa: BLE001 - an evaluator's limitation must not stop the report
-        return None, f"the importance evaluator failed: {type(exc).__name__}: {exc}"
-    total = sum(raw.values())
-    if not total > 0 or not math.isfinite(total):
-        return None, "every parameter's importance is zero (the parameters do not vary enough)"
-    return {name: value / total for name, value in raw.items()}, None
-
-
-def _precomputed(values: dict[str, float]) -> Any:
-    """An importance evaluator returning ``values`` (computed once, drawn twice)."""
-    from optuna.importance import BaseImportanceEvaluator
-
-    class Precomputed(BaseImportanceEvaluator):
-        def evaluate(self, study: Any, params: Any = None, *, target: Any = None) -> dict[str, float]:
-            return dict(values)
-
-    return Precomputed()
-
-
-# --- drawing ------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence Optuna's experimental and advisory warnings and logs while drawing."""
-    import optuna
-
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-
 
 def _pyplot() -> Any:
     import matplotlib
@@ -353,26 +240,6 @@ def _png_slice(view: _View) -> Any:
     return axes
 
 
-def _needs_complete(view: _View) -> str | None:
-    return None if view.complete else "no complete trial"
-
-
-def _needs_params(view: _View) -> str | None:
-    if not view.complete:
-        return "no complete trial"
-    return None if view.params else "no searched parameter in the complete trials"
-
-
-def _needs_intermediate(view: _View) -> str | None:
-    if any(t.intermediate_values and t.state.name in ("COMPLETE", "PRUNED", "RUNNING") for t in view.trials):
-        return None
-    return "no trial reported intermediate values (per-epoch objective)"
-
-
-def _needs_importances(view: _View) -> str | None:
-    return view.importances_skip if view.importances is None else None
-
-
 _PNGS: tuple[tuple[str, Callable[[_View], str | None], Callable[[_View], Any]], ...] = (
     (HISTORY, _needs_complete, _png_history),
     (INTERMEDIATE, _needs_intermediate, _png_intermediate),
@@ -409,147 +276,6 @@ def _draw_pngs(view: _View, out_dir: Path, skipped: dict[str, str]) -> list[Path
 
 
 # --- interactive figures -------------------------------------------------------------------
-
-def _restyle_plotly_curves(fig: Any, view: _View) -> Any:
-    states = view.states
-    best = view.best.number if view.best is not None else None
-    shown: set[str] = set()
-    for trace in fig.data:
-        name = trace.name or ""
-        if not name.startswith("Trial"):
-            continue
-        number = int(name[len("Trial"):])
-        state = states.get(number, "COMPLETE")
-        group = "best" if number == best else state.lower()
-        color, dash, width = {
-            "best": (BEST_COLOR, "solid", 3.5),
-            "complete": (COMPLETE_COLOR, "solid", 1.5),
-            "pruned": (PRUNED_COLOR, "dash", 1.5),
-        }.get(group, (RUNNING_COLOR, "dot", 1.5))
-        trace.update(
-            line={"color": color, "dash": dash, "width": width},
-            marker={"color": color, "maxdisplayed": 10},
-            opacity=1.0 if group == "best" else 0.6,
-            legendgroup=group,
-            name=f"best (trial {number})" if group == "best" else group,
-            showlegend=group not in shown,
-            hovertemplate=f"trial {number} ({state})<br>epoch %{{x}}<br>{html.escape(view.metric)} %{{y}}"
-                          "<extra></extra>",
-        )
-        shown.add(group)
-    fig.update_layout(showlegend=True, title=f"Learning curves: {view.metric} per epoch",
-                      xaxis_title="epoch", yaxis_title=view.metric)
-    return fig
-
-
-def _contour_params(view: _View) -> list[str]:
-    """The most important parameters with at least two values, for a small contour grid."""
-    if view.importances is None:
-        return []
-    varied = {name for name in view.params if len({repr(t.params.get(name)) for t in view.complete
-                                                    if name in t.params}) >= 2}
-    ranked = [name for name in view.importances if name in varied]
-    return ranked[:CONTOUR_PARAMS]
-
-
-def _plotly_figures(view: _View, skipped: dict[str, str]) -> list[tuple[str, Any]]:
-    from optuna import visualization as ov
-
-    plans: list[tuple[str, str | None, Callable[[], Any]]] = [
-        ("Optimization history", _needs_complete(view),
-         lambda: ov.plot_optimization_history(view.study, target_name=view.metric)),
-        ("Learning curves", _needs_intermediate(view),
-         lambda: _restyle_plotly_curves(ov.plot_intermediate_values(view.study), view)),
-        ("Parallel coordinates", _needs_params(view),
-         lambda: ov.plot_parallel_coordinate(view.study, target_name=view.metric)),
-        ("Hyperparameter importances", _needs_importances(view),
-         lambda: ov.plot_param_importances(view.study, evaluator=_precomputed(view.importances or {}),
-                                           params=list(view.params))),
-        ("Slice", _needs_params(view), lambda: ov.plot_slice(view.study, target_name=view.metric)),
-        ("Contour of the most important parameters",
-         None if len(_contour_params(view)) >= 2 else "needs importances and 2 parameters that vary",
-         lambda: ov.plot_contour(view.study, params=_contour_params(view), target_name=view.metric)),
-        ("Timeline", None if view.trials else "no trial",
-         lambda: ov.plot_timeline(view.study)),
-    ]
-    figures = []
-    for title, reason, make in plans:
-        key = f"{HTML}#{title.lower().replace(' ', '-')}"
-        if reason:
-            skipped[key] = reason
-            continue
-        try:
-            fig = make()
-        except Exception as exc:  # noqa: BLE001
-            skipped[key] = f"drawing failed: {type(exc).__name__}: {exc}"
-            continue
-        figures.append((title, fig))
-    return figures
-
-
-_PAGE_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; font-size: 12px; }
-th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; white-space: nowrap; }
-th { background: #f0f0f0; position: sticky; top: 0; }
-tr.PRUNED td { color: #a33; } tr.FAIL td { color: #888; }
-.board { max-height: 28em; overflow: auto; margin-bottom: 1.5em; }
-.figure { margin-bottom: 1.5em; }
-"""
-
-
-def _fmt(column: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}" if column == "objective" else f"{value:.4g}"
-    return str(value)
-
-
-def _html_table(board: Leaderboard) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in board.columns)
-    rows = "".join(
-        f'<tr class="{html.escape(row["state"])}">'
-        + "".join(f"<td>{html.escape(_fmt(c, row[c]))}</td>" for c in board.columns) + "</tr>"
-        for row in board.rows
-    )
-    return f'<div class="board"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
-
-
-def _write_html(view: _View, board: Leaderboard, figures: list[tuple[str, Any]], skipped: dict[str, str],
-                path: Path, title: str) -> Path:
-    import plotly.io as pio
-    from plotly.offline import get_plotlyjs
-
-    parts = []
-    for index, (name, fig) in enumerate(figures):
-        div = pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"figure-{index}",
-                          config={"responsive": True, "displaylogo": False})
-        parts.append(f'<div class="figure"><h2>{html.escape(name)}</h2>{div}</div>')
-    counts: dict[str, int] = {}
-    for row in board.rows:
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
-    summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "no trials"
-    best = (f"Best: trial {view.best.number}, {html.escape(view.metric)} = {view.best.value:.6g}."
-            if view.best is not None else "No complete trial yet.")
-    skipped_html = ""
-    if skipped:
-        items = "".join(f"<li><code>{html.escape(k)}</code>: {html.escape(v)}</li>" for k, v in skipped.items())
-        skipped_html = f"<h2>Not drawn</h2><ul>{items}</ul>"
-    page = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title><style>{_PAGE_STYLE}</style>"
-        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
-        f"<h1>{html.escape(title)}</h1>"
-        f"<p>Objective <code>{html.escape(view.metric)}</code> ({html.escape(view.direction)}). "
-        f"Trials: {html.escape(summary)}. {best}</p>"
-        f"<h2>Leaderboard</h2>{_html_table(board)}{''.join(parts)}{skipped_html}</body></html>\n"
-    )
-    path.write_text(page, encoding="utf-8")
-    return path
-
-
-# --- the report ----------------------------------------------------------------------------
 
 def write_study_report(optuna_study: Any, out_dir: Path, *, metric: str, direction: str) -> list[Path]:
     """Write the study's report into ``out_dir``; returns the files written.

@@ -13,9 +13,10 @@ from concurrent import futures
 from pathlib import Path
 from typing import Any
 
+from search.engines._base import Chief as EngineChief
 from search.engines.keras_tuner._oracle import make_oracle
 from search.spec import Study
-from tracking._store import workdir
+from spaces.core import workdir
 
 HOST = "127.0.0.1"
 
@@ -25,7 +26,7 @@ def kt_directory(study_name: str) -> Path:
     return workdir() / "keras_tuner" / study_name
 
 
-class Chief:
+class Chief(EngineChief):
     """Owns a study's oracle and serves it to the workers until :meth:`stop`."""
 
     def __init__(self, study: Study, *, budget: int, seed: int | None, directory: Path | None = None) -> None:
@@ -79,9 +80,9 @@ class Chief:
         self.oracle.end_trial(trial)
         return str(trial.trial_id)
 
-    def supervisor_hooks(self) -> dict[str, Any]:
-        """How the supervisor runs Keras Tuner workers: stable tuner ids, the oracle retries lost trials."""
-        return {"worker_env": self.worker_env, "retry_lost": False, "on_gone": self.release}
+    def executor_hooks(self) -> dict[str, Any]:
+        """How the executor runs Keras Tuner workers: stable tuner ids; a worker gone for good frees its trial."""
+        return {"worker_env": self.worker_env, "on_gone": self.release}
 
     def stop(self) -> None:
         """Stop serving and save the state; a trial still marked running is retried by the next run

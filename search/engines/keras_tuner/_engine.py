@@ -12,6 +12,7 @@ exported best model reproduces its score.
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -23,9 +24,10 @@ from optuna.trial import TrialState as OState
 import spaces
 from search.engines._base import Engine, Ticket, TrialRecord
 from search.engines.keras_tuner._oracle import config_of, hyperband_tags, silence_stray_print
-from search.engines.optuna import LOST, open_storage, to_record
+from search.engines.optuna import to_record
+from search.storage import LOST, get_storage
 from search.spec import Study
-from search.states import TrialState
+from spaces.core import TrialState, Url
 
 IDLE_WAIT_SECONDS = 1.0  # Hyperband waits for a round's trials before promoting the best of them
 CHIEF_TIMEOUT_SECONDS = 120  # Keras Tuner's default is an hour: a worker whose chief is gone must not hang
@@ -57,8 +59,33 @@ class KerasTunerEngine(Engine):
     """Ask the chief's oracle for trials; report and finish them there and in the ledger."""
 
     name = "keras_tuner"
+    needs_chief = True  # the run serves the oracle (search.engines.keras_tuner._chief)
+    retries_lost = True  # the oracle hands a lost trial to the restarted worker with the same tuner id
 
-    def __init__(self, study: Study, storage_url: str, *, deadline: float | None = None, worker: str = "",
+    @classmethod
+    def for_plan(cls, study: Study, plan: Any, *, worker: str, index: int = 0, heartbeat: Any = None,
+                 gate: Any = None) -> KerasTunerEngine:
+        """A Keras Tuner worker of ``plan``: its tuner id comes with the chief's address in its environment."""
+        from search.engines.keras_tuner._chief import tuner_id
+
+        return cls(study, plan.storage_url, deadline=plan.deadline, worker=worker,
+                   tuner_id=os.environ.get("KERASTUNER_TUNER_ID", tuner_id(index)))
+
+    @classmethod
+    def resume_key(cls, study: Study) -> str:
+        """An oracle's saved state belongs to that oracle: ``keras_tuner:<algorithm>``."""
+        return f"{cls.name}:{study.spec.search.algorithm}"
+
+    @classmethod
+    def start_chief(cls, study: Study, plan: Any) -> Any:
+        """Keras Tuner's chief for this run: its oracle reloaded from ``.tuneforge/`` and served to the workers."""
+        from search.engines.keras_tuner._chief import Chief
+
+        chief = Chief(study, budget=plan.budget, seed=plan.sampler_seed)
+        chief.start()
+        return chief
+
+    def __init__(self, study: Study, storage_url: str | Url, *, deadline: float | None = None, worker: str = "",
                  tuner_id: str) -> None:
         from keras_tuner.src.distribute import oracle_client
 
@@ -72,7 +99,7 @@ class KerasTunerEngine(Engine):
         self.worker = worker
         self.tuner_id = tuner_id
         self.client = oracle_client.OracleClient(oracle=None)  # reads KERASTUNER_ORACLE_IP/PORT from the env
-        self.ledger = optuna.load_study(study_name=study.name, storage=open_storage(storage_url))
+        self.ledger = optuna.load_study(study_name=study.name, storage=get_storage(storage_url))
 
     # --- the contract ------------------------------------------------------------------
     def ask(self) -> Ticket | None:

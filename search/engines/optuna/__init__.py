@@ -1,9 +1,6 @@
-"""The Optuna engine, its storages, samplers and pruners."""
+"""The Optuna engine, its samplers and pruners (its storage is :mod:`search.storage`, every engine's ledger)."""
 
 from search.engines.optuna._algorithms import make_pruner, make_sampler
-from search.engines.optuna._engine import LOST, OptunaEngine, counts_toward_budget, to_record
-from search.engines.optuna._recovery import LostTrial, recover_lost_trials
-from search.engines.optuna._storage import StorageError, open_storage, resolve_storage_url
+from search.engines.optuna._engine import OptunaEngine, sampler_seed, to_record
 
-__all__ = ["LOST", "LostTrial", "OptunaEngine", "StorageError", "counts_toward_budget", "make_pruner",
-           "make_sampler", "open_storage", "recover_lost_trials", "resolve_storage_url", "to_record"]
+__all__ = ["OptunaEngine", "make_pruner", "make_sampler", "sampler_seed", "to_record"]

@@ -19,34 +19,25 @@ from optuna.trial import TrialState as OState
 
 import spaces
 from search.engines._base import Engine, Ticket, TrialRecord
-from search.engines._lock import StudyLock
 from search.engines.optuna._algorithms import make_pruner, make_sampler
-from search.engines.optuna._storage import open_storage
 from search.models import value
 from search.spec import Study
-from search.states import TrialState
+from search.storage import LOST, StudyLock, counts_toward_budget, enqueue_retry, get_storage
+from spaces.core import TrialState, Url
 
-LOST = "lost"  # user attr on a FAIL trial whose worker died or was interrupted: it has a retry copy
+def sampler_seed(seed: int | None, index: int, existing_trials: int) -> int | None:
+    """The seed of worker ``index``'s sampler: the study seed for a fresh study's first worker.
 
+    Other workers, and every worker of a resumed study, get a seed derived from
+    (seed, existing trials, index), so a resumed study does not replay its first configs.
+    """
+    if seed is None:
+        return None
+    if index == 0 and existing_trials == 0:
+        return seed
+    import numpy as np
 
-def enqueue_retry(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-    """Queue one retry copy of a lost trial (a retry is never retried again); True if queued."""
-    if "failed_trial" in trial.system_attrs:
-        return False
-    study.add_trial(optuna.trial.create_trial(
-        state=OState.WAITING,
-        params=trial.params,
-        distributions=trial.distributions,
-        system_attrs={"failed_trial": trial.number, "retry_history": [trial.number]},
-    ))
-    return True
-
-
-def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
-    """Finished and running trials count; lost ones (replaced by a retry) and waiting ones do not."""
-    if trial.state in (OState.COMPLETE, OState.PRUNED, OState.RUNNING):
-        return True
-    return trial.state == OState.FAIL and LOST not in trial.user_attrs
+    return int(np.random.SeedSequence([seed, existing_trials, index]).generate_state(1)[0])
 
 
 def _searched(study: Study, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,8 +49,18 @@ class OptunaEngine(Engine):
     """One worker's view of a shared Optuna study."""
 
     name = "optuna"
+    supports_pruning = True
 
-    def __init__(self, study: Study, storage_url: str, *, budget: int, deadline: float | None = None,
+    @classmethod
+    def for_plan(cls, study: Study, plan: Any, *, worker: str, index: int = 0, heartbeat: Any = None,
+                 gate: Callable[[], bool] | None = None) -> OptunaEngine:
+        """Worker ``index``'s engine: its sampler seeded by :func:`sampler_seed`."""
+        existing = optuna.load_study(study_name=study.name, storage=get_storage(plan.storage_url))
+        seed = sampler_seed(plan.sampler_seed, index, len(existing.get_trials(deepcopy=False)))
+        return cls(study, plan.storage_url, budget=plan.budget, deadline=plan.deadline, seed=seed,
+                   parallel=plan.workers > 1, worker=worker, heartbeat=heartbeat, gate=gate)
+
+    def __init__(self, study: Study, storage_url: str | Url, *, budget: int, deadline: float | None = None,
                  seed: int | None = None, parallel: bool = False, worker: str = "",
                  heartbeat: Any = None, gate: Callable[[], bool] | None = None) -> None:
         """``heartbeat`` (a :class:`Heartbeat`) beats for each running trial; ``gate()`` is asked under the
@@ -77,7 +78,7 @@ class OptunaEngine(Engine):
         self.lock = StudyLock(storage_url, study.name)
         self.optuna_study = optuna.load_study(
             study_name=study.name,
-            storage=open_storage(storage_url),
+            storage=get_storage(storage_url),
             sampler=make_sampler(self.algorithm, seed=seed, parallel=parallel),
             pruner=make_pruner(study.spec.search.pruner, max_epochs=int(value(self._fixed(), "epochs"))),
         )

@@ -8,8 +8,30 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState as OState
 
-from search.engines.optuna._engine import LOST, enqueue_retry
-from search.engines.optuna._storage import open_storage
+from search.storage._open import get_storage
+from spaces.core import Url
+
+LOST = "lost"  # user attr on a FAIL trial whose worker died or was interrupted: it has a retry copy
+
+
+def enqueue_retry(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+    """Queue one retry copy of a lost trial (a retry is never retried again); True if queued."""
+    if "failed_trial" in trial.system_attrs:
+        return False
+    study.add_trial(optuna.trial.create_trial(
+        state=OState.WAITING,
+        params=trial.params,
+        distributions=trial.distributions,
+        system_attrs={"failed_trial": trial.number, "retry_history": [trial.number]},
+    ))
+    return True
+
+
+def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
+    """Finished and running trials count; lost ones (replaced by a retry) and waiting ones do not."""
+    if trial.state in (OState.COMPLETE, OState.PRUNED, OState.RUNNING):
+        return True
+    return trial.state == OState.FAIL and LOST not in trial.user_attrs
 
 
 @dataclass
@@ -21,14 +43,14 @@ class LostTrial:
     retried: bool
 
 
-def recover_lost_trials(storage_url: str, study_name: str, *, workers: Collection[str] | None,
+def recover_lost_trials(storage_url: str | Url, study_name: str, *, workers: Collection[str] | None,
                         reason: str, retry: bool = True) -> list[LostTrial]:
     """Fail the RUNNING trials of ``workers`` (all when ``None``) and enqueue a retry of each.
 
     A trial that is itself a retry is not retried again: each trial gets exactly one retry copy.
     ``retry=False`` only fails them (an engine that retries trials itself, like Keras Tuner's).
     """
-    storage = open_storage(storage_url)
+    storage = get_storage(storage_url)
     study = optuna.load_study(study_name=study_name, storage=storage)
     lost: list[LostTrial] = []
     for trial in study.get_trials(deepcopy=False, states=(OState.RUNNING,)):

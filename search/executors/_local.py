@@ -1,4 +1,4 @@
-"""Start N worker processes on one study and keep the study healthy until its budget is spent.
+"""The default executor: N worker processes on this machine, kept alive until the study's budget is spent.
 
 A worker that dies (``kill -9``, out of memory) has its running trial failed,
 marked lost and queued for one retry, its MLflow run marked FAILED, and its slot
@@ -6,7 +6,7 @@ restarted. Ctrl-C interrupts every worker: each fails its running trial (queued
 for retry, so a later run resumes it) and exits; stragglers are killed and
 recovered the same way.
 
-Workers can start before the plan exists (:meth:`Supervisor.boot`): a worker's start
+Workers can start before the plan exists (:meth:`LocalProcesses.boot`): a worker's start
 is mostly importing TensorFlow, which then overlaps the study's preparation. Each
 worker reads its plan from stdin; one whose stdin closes without a plan exits quietly.
 """
@@ -14,27 +14,21 @@ worker reads its plan from stdin; one whose stdin closes without a plan exits qu
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from search.engines.optuna import LostTrial, recover_lost_trials
-from search.driver._plan import RunPlan
-from search.workers._slots import Slot
-from spaces import TuneforgeError
+from search.executors._base import Executor, ExecutorReport, OnGone, OnLost, Tick, WorkerEnv
+from search.storage import recover_lost_trials
+from search.workers import Slot
+from search.workers._plan import RunPlan
+from search.workers._processes import describe_exit, hand_over, kill_processes, start_worker, stop_processes
+from spaces.core import WorkerError
 
 EXIT_FATAL = 2  # the study is broken: every worker would fail the same way
 EXIT_CRASH = 3  # a bug in tuneforge: restarting would repeat it
-STOP_GRACE_SECONDS = 30.0
-
-
-class WorkerError(TuneforgeError):
-    """A worker stopped on an error in the study itself (every worker would hit it)."""
 
 
 @dataclass
@@ -47,24 +41,6 @@ class _Worker:
     handled: bool = False  # its exit has been dealt with
 
 
-@dataclass
-class SupervisorReport:
-    """What happened to the workers during one run."""
-
-    lost: list[LostTrial] = field(default_factory=list)
-    deaths: list[str] = field(default_factory=list)
-    restarts: int = 0
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit status {code}"
-
-
 def _last_error(log_path: Path) -> str:
     try:
         lines = log_path.read_text(errors="replace").splitlines()
@@ -74,20 +50,20 @@ def _last_error(log_path: Path) -> str:
     return errors[-1][len("error: "):] if errors else (lines[-1] if lines else "no output")
 
 
-class Supervisor:
-    """Owns the worker processes of one ``tuneforge run``."""
+class LocalProcesses(Executor):
+    """Owns the worker processes of one ``tuneforge run`` on this machine."""
 
     def __init__(self, slots: list[Slot], log_dir: Path, *, max_restarts: int = 3) -> None:
         self.plan: RunPlan | None = None  # set by run(); workers started by boot() wait for it
         self.slots = slots
         self.log_dir = log_dir
         self.max_restarts = max_restarts
-        self.on_lost: Callable[[list[LostTrial], str], None] | None = None
-        self.worker_env: Callable[[int], dict[str, str]] | None = None
+        self.on_lost: OnLost | None = None
+        self.worker_env: WorkerEnv | None = None
         self.retry_lost = True
-        self.on_gone: Callable[[int, str], None] | None = None
+        self.on_gone: OnGone | None = None
         self.workers: dict[int, _Worker] = {}
-        self.report = SupervisorReport()
+        self.report = ExecutorReport()
         self._host = socket.gethostname()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -102,23 +78,13 @@ class Supervisor:
 
     def abort(self) -> None:
         """Stop booted workers before they got a plan (the run failed while preparing): they hold no trial."""
-        for w in self.workers.values():
-            try:
-                os.killpg(w.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            w.proc.wait()
+        kill_processes(w.proc for w in self.workers.values())
         self.workers.clear()
 
     def _spawn(self, slot: Slot, *, restarts: int) -> _Worker:
         worker_id = f"{self._host}-{os.getpid()}-w{slot.index}" + (f"-r{restarts}" if restarts else "")
         log_path = self.log_dir / f"worker-{slot.index}" f"{'-r' + str(restarts) if restarts else ''}.log"
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "search.workers", worker_id, str(slot.index)],
-                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **slot.env},
-                start_new_session=True, text=True,
-            )
+        proc = start_worker("search.workers", [worker_id, str(slot.index)], env=slot.env, log_path=log_path)
         worker = _Worker(slot, worker_id, proc, log_path, restarts)
         if self.plan is not None:
             self._hand_plan(worker)
@@ -127,11 +93,7 @@ class Supervisor:
     def _hand_plan(self, worker: _Worker) -> None:
         """Send the plan and the slot's run-time environment (Keras Tuner's oracle address) on its stdin."""
         env = self.worker_env(worker.slot.index) if self.worker_env else {}
-        try:
-            worker.proc.stdin.write(self.plan.message(env))
-        except BrokenPipeError:  # it died while booting: poll() restarts it
-            pass
-        _close(worker.proc)
+        hand_over(worker.proc, self.plan.message(env))  # one that died while booting: poll() restarts it
 
     def alive(self) -> list[_Worker]:
         return [w for w in self.workers.values() if w.proc.poll() is None]
@@ -146,7 +108,7 @@ class Supervisor:
             if code in (EXIT_FATAL, EXIT_CRASH):
                 self.stop("another worker hit an error in the study")
                 raise WorkerError(f"worker {index} stopped: {_last_error(w.log_path)}", hint=f"log: {w.log_path}")
-            reason = f"worker {w.worker_id} died ({_describe_exit(code)})"
+            reason = f"worker {w.worker_id} died ({describe_exit(code)})"
             self.report.deaths.append(reason)
             self._recover({w.worker_id}, reason)
             if w.restarts < self.max_restarts and not self._deadline_passed():
@@ -167,32 +129,14 @@ class Supervisor:
 
     def stop(self, reason: str) -> None:
         """Interrupt every worker, wait for them, kill stragglers, recover what they were running."""
-        for w in self.alive():
-            try:
-                os.killpg(w.proc.pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for w in self.workers.values():
-            try:
-                w.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(w.proc.pid, signal.SIGKILL)
-                w.proc.wait()
+        stop_processes(w.proc for w in self.workers.values())
         self._recover(None, reason)
 
-    def run(self, plan: RunPlan, *, tick: Callable[[], None] | None = None, interval: float = 0.5,
-            on_lost: Callable[[list[LostTrial], str], None] | None = None,
-            worker_env: Callable[[int], dict[str, str]] | None = None, retry_lost: bool = True,
-            on_gone: Callable[[int, str], None] | None = None) -> SupervisorReport:
-        """Hand ``plan`` to the workers (booting any not booted yet) and supervise until all have exited;
-        Ctrl-C stops them cleanly.
-
-        ``on_lost(trials, reason)`` hears of trials whose worker died; ``worker_env(index)`` adds to a slot's
-        environment (Keras Tuner's tuner id, say); ``retry_lost=False`` fails lost trials without queueing a
-        retry copy (the engine retries them itself); ``on_gone(index, reason)`` is called when a dead worker
-        is not restarted.
-        """
+    def run(self, plan: RunPlan, *, tick: Tick | None = None, on_lost: OnLost | None = None,
+            worker_env: WorkerEnv | None = None, retry_lost: bool = True, on_gone: OnGone | None = None,
+            interval: float = 0.5) -> ExecutorReport:
+        """Hand ``plan`` to the workers (booting any not booted yet) and supervise until all have exited
+        (see :meth:`Executor.run`)."""
         self.plan, self.on_lost, self.worker_env = plan, on_lost, worker_env
         self.retry_lost, self.on_gone = retry_lost, on_gone
         try:
@@ -213,9 +157,3 @@ class Supervisor:
         self._recover(None, "its worker exited while it was running")  # orphans, if any
         return self.report
 
-
-def _close(proc: subprocess.Popen) -> None:
-    try:
-        proc.stdin.close()
-    except (BrokenPipeError, OSError):
-        pass

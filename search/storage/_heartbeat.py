@@ -20,22 +20,24 @@ import threading
 import warnings
 from typing import Any
 
+from spaces.core import Url, resolve_storage_url as parse_storage
+
 HEARTBEAT_INTERVAL = 10  # seconds between beats
 GRACE_PERIOD = 60  # seconds without a beat before a trial is failed
 
 
-def supports_heartbeats(storage_url: str) -> bool:
+def supports_heartbeats(storage_url: str | Url) -> bool:
     """Heartbeats need Optuna's RDB storage."""
-    return not storage_url.startswith("journal:")
+    return not parse_storage(storage_url).is_journal
 
 
 @functools.lru_cache(maxsize=16)
-def _rdb(storage_url: str, *, interval: int, grace: int) -> Any:
+def _rdb(storage_url: Url, *, interval: int, grace: int) -> Any:
     import optuna
 
-    from search.engines.optuna._storage import open_storage
+    from search.storage._open import get_storage
 
-    storage = open_storage(storage_url)
+    storage = get_storage(storage_url)
     if not isinstance(storage, optuna.storages.RDBStorage):
         return None
     # the engine's own storage object is left without heartbeat settings (Optuna would warn on ask())
@@ -46,9 +48,9 @@ def _rdb(storage_url: str, *, interval: int, grace: int) -> Any:
 class Heartbeat:
     """Beats for one running trial at a time from a daemon thread: ``start(trial_id)`` ... ``stop()``."""
 
-    def __init__(self, storage_url: str, *, interval: int = HEARTBEAT_INTERVAL) -> None:
+    def __init__(self, storage_url: str | Url, *, interval: int = HEARTBEAT_INTERVAL) -> None:
         self.interval = interval
-        self._storage = _rdb(storage_url, interval=interval, grace=2 * interval)
+        self._storage = _rdb(parse_storage(storage_url), interval=interval, grace=2 * interval)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -82,7 +84,7 @@ def stale_trials(storage_url: str, study_name: str, *, grace: int) -> list[Any]:
     """RUNNING trials of the study whose last heartbeat is older than ``grace`` seconds."""
     import optuna
 
-    storage = _rdb(storage_url, interval=max(1, grace // 2), grace=grace)
+    storage = _rdb(parse_storage(storage_url), interval=max(1, grace // 2), grace=grace)
     if storage is None:
         return []
     study_id = storage.get_study_id_from_name(study_name)
@@ -98,10 +100,10 @@ def stale_trials(storage_url: str, study_name: str, *, grace: int) -> list[Any]:
 def fail_stale_trials(storage_url: str, study_name: str, *, grace: int, lock: Any = None) -> list[Any]:
     """Fail (lost, one retry each) the trials of workers that stopped beating; returns the LostTrials.
 
-    ``lock`` (a :class:`~search.engines._lock.StudyLock`) makes the failure and its retry copy one
+    ``lock`` (a :class:`~search.storage.StudyLock`) makes the failure and its retry copy one
     step for workers counting the budget.
     """
-    from search.engines.optuna._recovery import recover_lost_trials
+    from search.storage._recovery import recover_lost_trials
 
     if not stale_trials(storage_url, study_name, grace=grace):  # the common case: one cheap query
         return []

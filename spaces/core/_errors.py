@@ -79,3 +79,11 @@ class SpecError(TuneforgeError, ValueError):
 
 class SourceError(TuneforgeError, OSError):
     """A file cannot be read: missing, a directory, too large, not UTF-8, not parseable."""
+
+
+class StorageError(TuneforgeError):
+    """The study storage (or the tracking store) cannot be opened or used."""
+
+
+class WorkerError(TuneforgeError):
+    """A worker stopped on an error every worker would hit (the study or the storage is broken)."""

@@ -13,24 +13,20 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from tracking._store import workdir
-
-
-def _key(study_name: str) -> int:
-    return int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
+from search.storage._schema import lock_key as _key
+from search.storage._sql import sql_engine
+from spaces.core import Url, resolve_storage_url as parse_storage, workdir
 
 
 class StudyLock:
     """``with lock:`` holds the study's lock; reusable, one holder per process at a time."""
 
-    def __init__(self, storage_url: str, study_name: str) -> None:
-        self.storage_url = storage_url
+    def __init__(self, storage_url: str | Url, study_name: str) -> None:
+        self.storage_url = parse_storage(storage_url)
         self.study_name = study_name
         self._engine = None
-        if storage_url.startswith(("postgresql", "postgres")):
-            import sqlalchemy
-
-            self._engine = sqlalchemy.create_engine(storage_url, pool_pre_ping=True, poolclass=sqlalchemy.pool.NullPool)
+        if self.storage_url.is_postgres:
+            self._engine = sql_engine(self.storage_url, pool_pre_ping=True)
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
@@ -57,12 +53,8 @@ class StudyLock:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _lock_path(self) -> Path | None:
-        url = self.storage_url
-        if url.startswith("sqlite:///"):
-            base = Path(url[len("sqlite:///"):])
-        elif url.startswith("journal:"):
-            base = Path(url[len("journal:"):])
-        else:
+        base = self.storage_url.local_path
+        if base is None:
             return None
         safe = hashlib.sha256(self.study_name.encode()).hexdigest()[:12]
         return (base.parent if base.parent.exists() else workdir()) / "locks" / f"{safe}.lock"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from search.spec import Study
+if TYPE_CHECKING:
+    from search.spec import Study
 
 
 def dataset_for(study: Study) -> Any:
     """Load (memoized per process) the study's data with its splits."""
-    from search.data import load_data
+    from search.data._load import load_data
 
     d = study.spec.data
     validation = d.validation.folds if hasattr(d.validation, "folds") else d.validation

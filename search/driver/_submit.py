@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.control._store import ControlStore, StudyRecord
+from search.control import ControlStore, StudyRecord
 from spaces import SpecError
 
 
@@ -16,10 +16,11 @@ def submit_study(study: Any, *, storage_url: str, tracking_uri: str, trials: int
     The data is loaded once here, so a study whose data cannot be read is refused now,
     not by every worker later.
     """
-    from search.driver._data import dataset_for
+    from search.data import dataset_for
+    from search.engines import engine_class
     from search.driver._prepare import prepare_run
 
-    if study.spec.search.engine != "optuna":
+    if engine_class(study).needs_chief:
         raise SpecError(
             f"`tuneforge worker` runs engine: optuna studies; this one is engine: {study.spec.search.engine}",
             path=("search", "engine"), source=study.source,

@@ -17,6 +17,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from search.storage._sql import sql_engine
+from spaces.core import Url
+
 SCHEMA_VERSION = 1
 SCHEMA_LOCK = "tuneforge-schema"
 
@@ -54,17 +57,13 @@ def lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-def is_postgres(url: str) -> bool:
-    return url.startswith(("postgresql", "postgres"))
-
-
 @contextlib.contextmanager
-def schema_lock(url: str) -> Iterator[None]:
+def schema_lock(url: Url) -> Iterator[None]:
     """Hold a database-wide lock while creating tables (PostgreSQL advisory lock; a no-op elsewhere)."""
-    if not is_postgres(url):
+    if not url.is_postgres:
         yield
         return
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = sql_engine(url)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": lock_key(SCHEMA_LOCK)})

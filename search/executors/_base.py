@@ -1,0 +1,56 @@
+"""The executor contract: where trials run (local processes, a Ray cluster), never what they are."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from search.workers._plan import RunPlan
+
+Tick = Callable[[], None]  # called about twice a second while the run lasts (progress, reports)
+OnLost = Callable[[list[Any], str], None]  # (the LostTrials, the reason) when workers went away mid-trial
+WorkerEnv = Callable[[int], dict[str, str]]  # slot index -> what to add to that worker's environment
+OnGone = Callable[[int, str], None]  # (slot index, reason) when a dead worker is not restarted
+
+
+@dataclass
+class ExecutorReport:
+    """What happened to the workers during one run."""
+
+    lost: list[Any] = field(default_factory=list)  # search.storage.LostTrial
+    deaths: list[str] = field(default_factory=list)
+    restarts: int = 0
+
+
+class Executor(ABC):
+    """Starts, watches and stops the workers of one run: where trials run, never what they are.
+
+    A worker runs ``search.workers.work(plan, worker_id, index)`` until the budget is spent.
+    The executor restarts a worker that dies, fails (and queues one retry of) the trial it
+    was running through :func:`search.storage.recover_lost_trials`, and on Ctrl-C stops every
+    worker so each fails its running trial for a later run to retry.
+    """
+
+    def boot(self) -> None:
+        """Start workers before the plan exists (their imports overlap the study's preparation); may be a no-op."""
+
+    def abort(self) -> None:
+        """Stop booted workers that never got a plan (they hold no trial)."""
+
+    @abstractmethod
+    def run(self, plan: RunPlan, *, tick: Tick | None = None, on_lost: OnLost | None = None,
+            worker_env: WorkerEnv | None = None, retry_lost: bool = True,
+            on_gone: OnGone | None = None) -> ExecutorReport:
+        """Hand ``plan`` to the workers and supervise them until the budget is spent; Ctrl-C stops them.
+
+        ``on_lost(trials, reason)`` hears of trials whose worker died; ``worker_env(index)`` adds to a
+        worker's environment (Keras Tuner's tuner id, say); ``retry_lost=False`` fails lost trials without
+        queueing a retry copy (the engine retries them itself); ``on_gone(index, reason)`` is called when a
+        dead worker is not restarted.
+        """
+
+    @abstractmethod
+    def stop(self, reason: str) -> None:
+        """Interrupt every worker (each fails its running trial, queued for retry), wait, recover the rest."""
