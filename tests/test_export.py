@@ -21,7 +21,7 @@ import pytest
 
 from search.data import load_data
 from search.models import build_model
-from spaces.core import TrialState
+from search.states import TrialState
 from search.training import evaluate, train_config
 from tracking import _atomic
 from tracking.export import CARD_FILE, KERAS_FILE, SAVED_MODEL, export_model, load_serving, read_card

@@ -18,7 +18,7 @@ import pytest
 from search.data import load_data
 from search.models import ModelError, build_model, compile_model
 from search.spec._models import ModelBuilder
-from spaces.core import TrialState
+from search.states import TrialState
 from search.training import train_config
 from spaces import SpecError
 

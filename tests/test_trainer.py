@@ -12,7 +12,7 @@ import pytest
 
 import search.training._trainer as trainer
 from search.data import load_data
-from spaces.core import TrialState
+from search.states import TrialState
 from search.training import Pruned, TrainResult, evaluate, fast_settings, train_config
 from search.training._loop import epoch_order, fit_in_graph
 
