@@ -11,7 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from search.storage import cannot_open, control_url, ensure_schema, sql_engine, resolve_storage_url as parse_storage, studies
+from search.storage import cannot_open, control_url, ensure_schema, sql_engine, studies
+from search.storage import resolve_storage_url as parse_storage
 from spaces.core import TuneforgeError, Url
 
 

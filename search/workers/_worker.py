@@ -102,7 +102,7 @@ def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, train_seed:
     result.model = None  # free the model before the next trial
 
 
-def work(plan: RunPlan, worker: str, index: int, *, dataset: Any = None,
+def work(plan: RunPlan, worker_id: str, index: int, *, dataset: Any = None,
          observers: Sequence[TrialObserver] | None = None) -> int:
     """The worker loop, callable in-process (a Ray actor calls it): ask, train, tell until the budget is spent.
 
@@ -124,7 +124,7 @@ def work(plan: RunPlan, worker: str, index: int, *, dataset: Any = None,
         from search.data import dataset_for
 
         dataset = dataset_for(study)
-    engine = make_engine(study, plan, worker=worker, index=index)
+    engine = make_engine(study, plan, worker=worker_id, index=index)
     if observers is None:
         from tracking.mlflow_log import client_for
         from tracking.observer import MlflowObserver
@@ -134,7 +134,7 @@ def work(plan: RunPlan, worker: str, index: int, *, dataset: Any = None,
     done = 0
     try:
         while (ticket := engine.ask()) is not None:
-            run_trial(engine, ticket, study=study, dataset=dataset, train_seed=plan.train_seed, worker=worker,
+            run_trial(engine, ticket, study=study, dataset=dataset, train_seed=plan.train_seed, worker=worker_id,
                       observers=observers)
             done += 1
     except BaseException:
