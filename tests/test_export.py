@@ -24,6 +24,7 @@ from search.models import build_model
 from search.states import TrialState
 from search.training import evaluate, train_config
 from tracking import _atomic
+from tracking._target import MARKER
 from tracking.export import CARD_FILE, KERAS_FILE, SAVED_MODEL, export_model, load_serving, read_card
 
 keras = pytest.importorskip("keras")
@@ -31,7 +32,7 @@ keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = {SAVED_MODEL, KERAS_FILE, CARD_FILE}
+FILES = {SAVED_MODEL, KERAS_FILE, CARD_FILE, MARKER}
 
 
 @pytest.fixture(scope="module")

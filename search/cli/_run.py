@@ -52,6 +52,11 @@ def run(
     options = RunOptions(trials=trials, timeout=_timeout(timeout), workers=workers, storage=storage,
                          tracking_uri=tracking_uri, seed=seed, export_dir=export_dir, export=export,
                          gpus=gpu_select, trials_per_gpu=trials_per_gpu)
+    if export:  # before anything is printed or written: an unusable export folder would fail only at the end
+        from search.driver import export_dir_for
+        from tracking._target import check_export_target
+
+        check_export_target(export_dir_for(study, export_dir))
     console = Console(stderr=True)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]

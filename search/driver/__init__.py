@@ -143,6 +143,10 @@ def run_study(study: Study, options: RunOptions,
             path=("search", "engine"), source=study.source,
             hint="use engine: optuna with algorithm: grid, or `tuneforge compare STUDY --strategies grid,tpe`",
         )
+    if options.export:  # an unusable export folder is refused before the search, not after it
+        from tracking._target import check_export_target
+
+        check_export_target(export_dir_for(study, options.export_dir))
     storage_url = resolve_storage_url(options.storage)
     tracking_uri = resolve_tracking_uri(options.tracking_uri or study.spec.tracking.uri)
     slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
