@@ -43,8 +43,10 @@ def run(
                                                           "about 1/K of its memory.")] = None,
 ) -> None:
     """Run (or resume) a study: parallel workers, every trial in MLflow, the best model exported."""
+    from search._lifetime import stop_on_sigterm
     from search.workers import parse_gpu_select
 
+    stop_on_sigterm()  # `timeout`, a scheduler, `docker stop`: trials failed and retried, parent run KILLED
     study = load_study(study_file)
     gpu_select = None if gpus is None else parse_gpu_select(gpus)
     from search.driver import RunOptions, run_study  # no TensorFlow here: the workers import it

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from search._lifetime import child_env
 from search.engines.optuna import LostTrial, recover_lost_trials
 from search.driver._plan import RunPlan
 from search.workers._slots import Slot
@@ -116,7 +117,7 @@ class Supervisor:
         with open(log_path, "w") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "search.workers", worker_id, str(slot.index)],
-                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **slot.env},
+                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=child_env({**os.environ, **slot.env}),
                 start_new_session=True, text=True,
             )
         worker = _Worker(slot, worker_id, proc, log_path, restarts)
