@@ -149,3 +149,41 @@ def test_stopping_compare_leaves_no_pool_worker(tmp_path, signum):
         client = MlflowClient(tracking_uri=uri)
         runs = client.search_runs([client.get_experiment_by_name("cmp").experiment_id])
         assert runs and all(r.info.status != "RUNNING" for r in runs)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_stopping_worker_leaves_no_slot_process_and_the_next_worker_retries(tmp_path, signum):
+    from tests._postgres import cli_env, fresh_database_url
+
+    urls = fresh_database_url()
+    url = next(urls)
+    try:
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        path = write_study(tmp_path, "served", search={"trials": 3, "algorithm": "random"},
+                           fixed={"epochs": 30, "batch_size": 32, "patience": 0})
+        env = cli_env(tmp_path)
+        result = run_cli("submit", str(path), "--storage", url, "--tracking-uri", uri, "--heartbeat-interval", "1",
+                         "--grace-period", "3", cwd=tmp_path, env=env)
+        assert result.code == 0, result.stderr[-2000:]
+        proc = subprocess.Popen([sys.executable, "-m", "search.cli", "worker", "--storage", url, "--study", "served",
+                                 "--workers", "2"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: any("mlflow_run_id" in t.user_attrs for t in running_trials(url, "served")), proc=proc,
+                 what="a trial in training")
+        descendants = stop(proc, signum)
+        assert_all_gone(descendants)
+        if signum == signal.SIGTERM:
+            assert proc.returncode == 130 and running_trials(url, "served") == []
+        time.sleep(4)  # past the grace period: a killed slot's trial is failed by the next worker
+        result = run_cli("worker", "--storage", url, "--study", "served", "--workers", "1", cwd=tmp_path, env=env)
+        assert result.code == 0, result.stderr[-3000:]
+        trials = optuna.load_study(study_name="served", storage=open_storage(url)).get_trials()
+        lost = [t for t in trials if "lost" in t.user_attrs]
+        assert lost and all([r for r in trials if r.system_attrs.get("failed_trial") == t.number] for t in lost)
+        counted = [t for t in trials if "lost" not in t.user_attrs]
+        assert len(counted) == 3 and all(t.state is OState.COMPLETE for t in counted)
+        runs = study_runs(uri, "served")
+        assert [r for r in [*runs.parent, *runs.trials.values()] if r.info.status == "RUNNING"] == []
+    finally:
+        urls.close()
