@@ -24,7 +24,7 @@ from typing import Any
 
 PARENT_ENV = "TUNEFORGE_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
-GRACE_SECONDS = 30.0  # a stopped child that has not exited by then is ended
+GRACE_SECONDS = 5.0  # an orphaned child that has not exited by then (its trial failed) is ended
 WATCH_SECONDS = 1.0
 
 
@@ -84,4 +84,22 @@ def die_with_parent(parent: int | None = None, *, grace: float = GRACE_SECONDS, 
     threading.Thread(target=_watch, args=(parent, grace), name="tuneforge-parent-watch", daemon=True).start()
 
 
-__all__ = ["PARENT_ENV", "child_env", "die_with_parent", "stop_on_sigterm"]
+def owner_is_dead(worker_id: str, host: str) -> bool:
+    """Whether ``worker_id`` (``HOST-PID-...``, as tuneforge names workers) belongs to a process of this
+    host that no longer runs: its trials were left RUNNING by a run that was killed."""
+    if not worker_id.startswith(f"{host}-"):
+        return False  # another machine's worker: only its heartbeats can tell
+    try:
+        pid = int(worker_id[len(host) + 1:].split("-", 1)[0])
+    except ValueError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+__all__ = ["PARENT_ENV", "child_env", "die_with_parent", "owner_is_dead", "stop_on_sigterm"]

@@ -158,7 +158,8 @@ def test_kill_9_a_worker_its_trial_fails_by_heartbeat_and_is_retried_once(tmp_pa
                        fixed={"epochs": 1, "batch_size": 128, "patience": 0},
                        search={"algorithm": "random", "trials": 4})
     submit(tmp_path, path, pg_url, "--heartbeat-interval", "1", "--grace-period", str(grace))
-    victim = start_cli(tmp_path, "worker", "--storage", pg_url, "--study", "hb", "--workers", "1", log="victim.log")
+    victim = start_cli(tmp_path, "worker", "--storage", pg_url, "--study", "hb", "--workers", "1", "--trust-builders",
+                       log="victim.log")
     target: dict[str, object] = {}
 
     def victim_is_training() -> bool:
@@ -169,7 +170,7 @@ def test_kill_9_a_worker_its_trial_fails_by_heartbeat_and_is_retried_once(tmp_pa
         return False
 
     wait_for(victim_is_training, what="the victim worker's trial with a heartbeat", procs=[victim])
-    survivor = start_cli(tmp_path, "worker", "--storage", pg_url, "--study", "hb", "--workers", "2",
+    survivor = start_cli(tmp_path, "worker", "--storage", pg_url, "--study", "hb", "--workers", "2", "--trust-builders",
                          log="survivor.log")
     slot_processes = psutil.Process(victim.pid).children()
     os.kill(victim.pid, signal.SIGKILL)  # the whole worker, as when its machine dies

@@ -36,6 +36,9 @@ def worker(
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: the one each "
                                                            "study was submitted with).")] = None,
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between looks for work with --wait.")] = 5.0,
+    trust_builders: Annotated[bool, typer.Option(help="Run model builder code named by studies in the storage "
+                                                      "(only if its source is what was submitted). Anyone who "
+                                                      "can write to the storage can then run code here.")] = False,
 ) -> None:
     """Run trials of submitted studies (the spec is read from the storage); exits when no work is left."""
     from search.control import ControlStore
@@ -56,7 +59,8 @@ def worker(
     from search.workers._daemon import Daemon, DaemonOptions
 
     options = DaemonOptions(storage_url=url, study=study, wait=wait, tracking_uri=tracking_uri, poll=poll,
-                            max_trials_per_process=1 if process_per_trial else max_trials_per_process)
+                            max_trials_per_process=1 if process_per_trial else max_trials_per_process,
+                            trust_builders=trust_builders)
     daemon = Daemon(options, slots)
     signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`: stop like Ctrl-C (running trials are retried)
     devices = ", ".join(s.device for s in slots)

@@ -166,6 +166,19 @@ class Supervisor:
         if lost and self.on_lost is not None:
             self.on_lost(lost, reason)
 
+    def _recover_dead_runs(self) -> None:
+        """Fail (and retry) the trials a killed run of this host left RUNNING: their processes are gone."""
+        import optuna
+
+        from search._lifetime import owner_is_dead
+        from search.engines.optuna import open_storage
+
+        study = optuna.load_study(study_name=self.plan.study_name, storage=open_storage(self.plan.storage_url))
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        dead = {w for t in running if (w := t.user_attrs.get("worker")) and owner_is_dead(w, self._host)}
+        if dead:
+            self._recover(dead, "its run was killed before it could stop it")
+
     def stop(self, reason: str) -> None:
         """Interrupt every worker, wait for them, kill stragglers, recover what they were running."""
         for w in self.alive():
@@ -196,6 +209,7 @@ class Supervisor:
         """
         self.plan, self.on_lost, self.worker_env = plan, on_lost, worker_env
         self.retry_lost, self.on_gone = retry_lost, on_gone
+        self._recover_dead_runs()
         try:
             for w in self.workers.values():
                 if not w.proc.stdin.closed:  # booted, still waiting for the plan
