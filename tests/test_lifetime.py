@@ -95,11 +95,28 @@ def stop(proc: subprocess.Popen, signum: int) -> list[psutil.Process]:
     return descendants
 
 
+SLOW_BUILDER = """
+import time
+
+import keras
+
+
+def build(config, input_shape, n_outputs):
+    time.sleep(4)  # a trial long enough to be caught running (digits trains in about a second)
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Dense(int(config["units"]), activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(n_outputs, activation="softmax")(x))
+"""
+
+
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 def test_stopping_run_leaves_no_worker_and_the_next_run_retries(tmp_path, signum):
-    name = f"stopped-{signum}"
+    name = f"stopped-{int(signum)}"
+    (tmp_path / "slowbuild.py").write_text(SLOW_BUILDER)
     path = write_study(tmp_path, name, search={"trials": 3, "workers": 2, "algorithm": "random"},
-                       fixed={"epochs": 30, "batch_size": 32, "patience": 0})
+                       model={"builder": "slowbuild:build"},
+                       space={"units": {"type": "int", "low": 8, "high": 32}},
+                       fixed={"epochs": 2, "batch_size": 64, "patience": 0})
     proc = start(tmp_path, "run", str(path), "--no-export")
     url = journal(tmp_path)
     wait_for(lambda: any("mlflow_run_id" in t.user_attrs for t in running_trials(url, name)), proc=proc,

@@ -61,7 +61,8 @@ def test_eight_workers_started_at_the_same_instant_on_an_empty_database(tmp_path
         time.sleep(max(0.0, {go} - time.time()))
         main(sys.argv[1:])
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", launcher, "worker", "--storage", pg_url, "--all"],
+    procs = [subprocess.Popen([sys.executable, "-c", launcher, "worker", "--storage", pg_url, "--all",
+                               "--create-tables"],
                               cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(8)]
     outputs = [p.communicate(timeout=120)[0] for p in procs]

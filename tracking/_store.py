@@ -14,10 +14,12 @@ def workdir() -> Path:
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
     """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///.tuneforge/mlflow.db``."""
+    from tracking._uri_check import check_tracking_uri
+
     if uri:
-        return uri
+        return check_tracking_uri(uri)
     if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
+        return check_tracking_uri(os.environ["MLFLOW_TRACKING_URI"], source="$MLFLOW_TRACKING_URI")
     return f"sqlite:///{workdir() / 'mlflow.db'}"
 
 

@@ -32,14 +32,24 @@ def check_server(tracking_uri: str, timeout: float = 10.0) -> None:
 
     from spaces import TuneforgeError
 
-    url = tracking_uri.rstrip("/") + "/health"
+    import base64
+    from urllib.parse import unquote, urlsplit
+
+    from tracking._uri_check import redacted
+
+    parts = urlsplit(tracking_uri)  # user:password@ is HTTP basic auth, not part of the host name
+    request = urllib.request.Request(parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl().rstrip("/")
+                                     + "/health")
+    if parts.username is not None:
+        token = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        request.add_header("Authorization", "Basic " + base64.b64encode(token).decode())
     try:
-        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=timeout).close()
+        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=timeout).close()
     except urllib.error.HTTPError:
         return  # it answers (auth or an older server without /health): let MLflow speak
     except OSError as exc:
         raise TuneforgeError(
-            f"the MLflow tracking server {tracking_uri} does not answer ({getattr(exc, 'reason', exc)})",
+            f"the MLflow tracking server {redacted(tracking_uri)} does not answer ({getattr(exc, 'reason', exc)})",
             hint="start it (mlflow server --host 127.0.0.1 --port PORT ...) or fix --tracking-uri / "
                  "MLFLOW_TRACKING_URI",
         ) from None
@@ -49,9 +59,14 @@ def client_for(tracking_uri: str) -> Any:
     """An ``MlflowClient`` on ``tracking_uri`` (local stores are created and put in WAL mode)."""
     from mlflow import MlflowClient
 
+    from tracking._first_use import first_use_lock
+
     check_server(tracking_uri)
-    prepare_local_store(tracking_uri)
-    return MlflowClient(tracking_uri=tracking_uri)
+    with first_use_lock(tracking_uri):  # one process creates a new local store's schema, the others wait
+        prepare_local_store(tracking_uri)
+        client = MlflowClient(tracking_uri=tracking_uri)
+        client.search_experiments(max_results=1)  # the store (and its schema) is made here, under the lock
+    return client
 
 
 def ensure_experiment(client: Any, name: str, tracking_uri: str) -> str:

@@ -36,6 +36,8 @@ def worker(
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: the one each "
                                                            "study was submitted with).")] = None,
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between looks for work with --wait.")] = 5.0,
+    create_tables: Annotated[bool, typer.Option(help="Create tuneforge's tables in a database that has none "
+                                                     "(`tuneforge submit` creates them).")] = False,
     trust_builders: Annotated[bool, typer.Option(help="Run model builder code named by studies in the storage "
                                                       "(only if its source is what was submitted). Anyone who "
                                                       "can write to the storage can then run code here.")] = False,
@@ -50,6 +52,11 @@ def worker(
                              hint="--study NAME serves one submitted study; --all serves every one by priority")
     url = resolve_storage_url(storage)
     select = parse_gpu_select(gpus)
+    if not create_tables:  # another application's database must not get 15 tables by mistake
+        from search.control._presence import require_tuneforge_tables
+        from tracking._uri_check import redacted
+
+        require_tuneforge_tables(url, redacted(url))
     open_storage(url)  # create Optuna's tables (one process at a time) before anything else
     store = ControlStore(url)  # and tuneforge's
     if study is not None:

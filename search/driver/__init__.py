@@ -150,6 +150,9 @@ def run_study(study: Study, options: RunOptions,
     storage_url = resolve_storage_url(options.storage)
     tracking_uri = resolve_tracking_uri(options.tracking_uri or study.spec.tracking.uri)
     slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
+    from search.driver._capacity import trials_left
+
+    slots = slots[:max(1, trials_left(study, storage_url, options.trials))]  # no worker that has no trial to run
     supervisor = Supervisor(slots, workdir() / "logs" / study.name)
     supervisor.boot()  # the workers import TensorFlow meanwhile, then wait for the plan
     try:

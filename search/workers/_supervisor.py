@@ -90,6 +90,7 @@ class Supervisor:
         self.workers: dict[int, _Worker] = {}
         self.report = SupervisorReport()
         self._host = socket.gethostname()
+        self._spawned: set[str] = set()  # every worker id this supervisor started: only their trials are its own
 
     # --- lifecycle -------------------------------------------------------------------
     def boot(self) -> None:
@@ -121,6 +122,7 @@ class Supervisor:
                 start_new_session=True, text=True,
             )
         worker = _Worker(slot, worker_id, proc, log_path, restarts)
+        self._spawned.add(worker_id)
         if self.plan is not None:
             self._hand_plan(worker)
         return worker
@@ -160,8 +162,12 @@ class Supervisor:
         return self.plan.deadline is not None and time.time() >= self.plan.deadline
 
     def _recover(self, workers: set[str] | None, reason: str) -> None:
-        lost = recover_lost_trials(self.plan.storage_url, self.plan.study_name, workers=workers, reason=reason,
-                                   retry=self.retry_lost)
+        from search.engines._lock import StudyLock
+
+        with StudyLock(self.plan.storage_url, self.plan.study_name).hold():  # a retry copy and a worker's
+            # "count the trials, then start one" must not interleave: the budget would overshoot by one
+            lost = recover_lost_trials(self.plan.storage_url, self.plan.study_name, workers=workers, reason=reason,
+                                       retry=self.retry_lost)
         self.report.lost.extend(lost)
         if lost and self.on_lost is not None:
             self.on_lost(lost, reason)
@@ -193,7 +199,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 os.killpg(w.proc.pid, signal.SIGKILL)
                 w.proc.wait()
-        self._recover(None, reason)
+        self._recover(set(self._spawned), reason)
 
     def run(self, plan: RunPlan, *, tick: Callable[[], None] | None = None, interval: float = 0.5,
             on_lost: Callable[[list[LostTrial], str], None] | None = None,
@@ -225,7 +231,8 @@ class Supervisor:
         except KeyboardInterrupt:
             self.stop("interrupted (Ctrl-C)")
             raise
-        self._recover(None, "its worker exited while it was running")  # orphans, if any
+        self._recover(set(self._spawned), "its worker exited while it was running")  # orphans, if any
+        # (only this run's: another run of the same study may be training right now)
         return self.report
 
 
