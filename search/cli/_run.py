@@ -59,6 +59,10 @@ def run(
         from tracking._target import check_export_target
 
         check_export_target(export_dir_for(study, export_dir))
+    from tracking._store import resolve_tracking_uri
+    from tracking.mlflow_log import check_server
+
+    check_server(resolve_tracking_uri(tracking_uri or study.spec.tracking.uri))  # a typo'd or dead tracking URI
     console = Console(stderr=True)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]

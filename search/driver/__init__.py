@@ -149,6 +149,7 @@ def run_study(study: Study, options: RunOptions,
         check_export_target(export_dir_for(study, options.export_dir))
     storage_url = resolve_storage_url(options.storage)
     tracking_uri = resolve_tracking_uri(options.tracking_uri or study.spec.tracking.uri)
+    mlflow_log.check_server(tracking_uri)  # an unreachable server is refused before the storage is written
     slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
     from search.driver._capacity import trials_left
 
