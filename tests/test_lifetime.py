@@ -53,7 +53,7 @@ def wait_for(condition, *, proc: subprocess.Popen, timeout: float = 300, what: s
     while time.monotonic() < end:
         if condition():
             return
-        assert proc.poll() is None, f"exited with {proc.returncode} while waiting for {what}: {proc.stderr.read()[-2000:]}"
+        assert proc.poll() is None, f"exited ({proc.returncode}) waiting for {what}: {proc.stderr.read()[-2000:]}"
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
 

@@ -75,7 +75,8 @@ def _defined_function(tree: ast.Module, attr: str) -> ast.AST | None:
             found = node
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.Import, ast.ImportFrom)):
             names = [a.asname or a.name for a in getattr(node, "names", [])]
-            targets = [t.id for t in getattr(node, "targets", [getattr(node, "target", None)]) if isinstance(t, ast.Name)]
+            bound = getattr(node, "targets", [getattr(node, "target", None)])
+            targets = [t.id for t in bound if isinstance(t, ast.Name)]
             if attr in names or attr in targets:
                 found = node  # the last binding wins, as at import time
     return found
