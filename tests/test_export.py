@@ -24,6 +24,7 @@ from search.models import build_model
 from search.states import TrialState
 from search.training import evaluate, train_config
 from tracking import _atomic
+from tracking._target import MARKER, ExportPathError
 from tracking.export import CARD_FILE, KERAS_FILE, SAVED_MODEL, export_model, load_serving, read_card
 
 keras = pytest.importorskip("keras")
@@ -31,7 +32,7 @@ keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = {SAVED_MODEL, KERAS_FILE, CARD_FILE}
+FILES = {SAVED_MODEL, KERAS_FILE, CARD_FILE, MARKER}
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +179,19 @@ def test_tabular_export_serves_raw_features(tmp_path):
 
 def test_second_export_replaces_the_first_whole(model_a, model_b, digits, predictions, tmp_path):
     target = export_model(model_a[0], tmp_path / "m", card=model_a[1])
-    (target / "stray.txt").write_text("from an old export")
-    (target / SAVED_MODEL / "assets" / "extra").mkdir(parents=True)
+    (target / SAVED_MODEL / "assets" / "extra").mkdir(parents=True)  # inside what the export wrote: replaced
     export_model(model_b[0], target, card=model_b[1])
     assert assert_complete_export(target, digits.x_test, predictions) == "B"
-    assert not (target / "stray.txt").exists() and not (target / SAVED_MODEL / "assets" / "extra").exists()
+    assert not (target / SAVED_MODEL / "assets" / "extra").exists()
+    assert leftovers(target) == []
+
+
+def test_a_user_file_beside_an_export_is_never_replaced(model_a, model_b, digits, predictions, tmp_path):
+    target = export_model(model_a[0], tmp_path / "m", card=model_a[1])
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(ExportPathError, match="notes.txt"):
+        export_model(model_b[0], target, card=model_b[1])
+    assert (target / "notes.txt").read_text() == "mine" and read_card(target)["name"] == "A"
     assert leftovers(target) == []
 
 

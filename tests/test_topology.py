@@ -69,6 +69,7 @@ def test_compose_topology_as_processes(tmp_path, studies_db, mlflow_server):
     from mlflow import MlflowClient
 
     workers = [start_cli(tmp_path, "worker", "--storage", studies_db, "--all", "--wait", "--poll", "1",
+                         "--create-tables",
                          *extra, log=f"worker-{i}.log")
                for i, extra in enumerate([(), ("--process-per-trial",)])]
     path = write_study(tmp_path, "topology", fixed={"epochs": 2, "batch_size": 64, "patience": 0},

@@ -61,7 +61,8 @@ def test_eight_workers_started_at_the_same_instant_on_an_empty_database(tmp_path
         time.sleep(max(0.0, {go} - time.time()))
         main(sys.argv[1:])
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", launcher, "worker", "--storage", pg_url, "--all"],
+    procs = [subprocess.Popen([sys.executable, "-c", launcher, "worker", "--storage", pg_url, "--all",
+                               "--create-tables"],
                               cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(8)]
     outputs = [p.communicate(timeout=120)[0] for p in procs]
@@ -158,7 +159,8 @@ def test_kill_9_a_worker_its_trial_fails_by_heartbeat_and_is_retried_once(tmp_pa
                        fixed={"epochs": 1, "batch_size": 128, "patience": 0},
                        search={"algorithm": "random", "trials": 4})
     submit(tmp_path, path, pg_url, "--heartbeat-interval", "1", "--grace-period", str(grace))
-    victim = start_cli(tmp_path, "worker", "--storage", pg_url, "--study", "hb", "--workers", "1", log="victim.log")
+    victim = start_cli(tmp_path, "worker", "--storage", pg_url, "--study", "hb", "--workers", "1", "--trust-builders",
+                       log="victim.log")
     target: dict[str, object] = {}
 
     def victim_is_training() -> bool:
@@ -169,7 +171,7 @@ def test_kill_9_a_worker_its_trial_fails_by_heartbeat_and_is_retried_once(tmp_pa
         return False
 
     wait_for(victim_is_training, what="the victim worker's trial with a heartbeat", procs=[victim])
-    survivor = start_cli(tmp_path, "worker", "--storage", pg_url, "--study", "hb", "--workers", "2",
+    survivor = start_cli(tmp_path, "worker", "--storage", pg_url, "--study", "hb", "--workers", "2", "--trust-builders",
                          log="survivor.log")
     slot_processes = psutil.Process(victim.pid).children()
     os.kill(victim.pid, signal.SIGKILL)  # the whole worker, as when its machine dies

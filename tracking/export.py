@@ -2,6 +2,8 @@
 
 The export is written to a temporary directory beside the target and swapped in
 whole, so an interrupted export never leaves a half model where a complete one was.
+Only a folder tuneforge wrote itself (its marker file) is ever replaced: see
+:mod:`tracking._target`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from tracking._atomic import recover, replace_directory
+from tracking._target import MARKER, check_export_target
 from tracking._versions import package_versions
 
 SAVED_MODEL = "saved_model"
@@ -38,8 +41,11 @@ def _plain(value: Any) -> Any:
 
 
 def export_model(model: Any, directory: str | Path, *, card: Mapping[str, Any]) -> Path:
-    """Write the model and its card to ``directory`` (replacing a previous export whole)."""
-    target = Path(directory).resolve()
+    """Write the model and its card to ``directory`` (replacing a previous export whole).
+
+    Refuses (:class:`~tracking._target.ExportPathError`) a path holding anything but a previous export.
+    """
+    target = check_export_target(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(target)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
@@ -55,6 +61,8 @@ def export_model(model: Any, directory: str | Path, *, card: Mapping[str, Any]) 
             "package_versions": package_versions(),
         }
         (tmp / CARD_FILE).write_text(json.dumps(full_card, indent=2, sort_keys=False))
+        (tmp / MARKER).write_text("written by tuneforge export; this folder is replaced whole by the next export\n")
+        check_export_target(target)  # again: the folder may have changed while the model was saved
         replace_directory(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

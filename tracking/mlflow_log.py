@@ -29,15 +29,19 @@ def check_server(tracking_uri: str | Url, timeout: float = 10.0) -> None:
     uri = resolve_tracking_uri(tracking_uri)
     if uri.scheme not in ("http", "https"):
         return
+    import base64
     import urllib.error
     import urllib.parse
     import urllib.request
 
-    parts = urllib.parse.urlsplit(uri.secret())
-    host = parts.netloc.rpartition("@")[2]
-    url = urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/") + "/health", "", ""))
+    parts = urllib.parse.urlsplit(uri.secret())  # user:password@ is HTTP basic auth, not part of the host name
+    request = urllib.request.Request(urllib.parse.urlunsplit(
+        (parts.scheme, parts.netloc.rpartition("@")[2], parts.path.rstrip("/") + "/health", "", "")))
+    if parts.username is not None:
+        token = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}".encode()
+        request.add_header("Authorization", "Basic " + base64.b64encode(token).decode())
     try:
-        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=timeout).close()
+        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=timeout).close()
     except urllib.error.HTTPError:
         return  # it answers (auth or an older server without /health): let MLflow speak
     except (OSError, ValueError) as exc:
@@ -53,10 +57,15 @@ def client_for(tracking_uri: str | Url) -> Any:
     """An ``MlflowClient`` on ``tracking_uri`` (local stores are created and put in WAL mode)."""
     from mlflow import MlflowClient
 
+    from tracking._first_use import first_use_lock
+
     uri = resolve_tracking_uri(tracking_uri)
     check_server(uri)
-    prepare_local_store(uri)
-    return MlflowClient(tracking_uri=uri.secret())
+    with first_use_lock(uri):  # one process creates a new local store's schema, the others wait
+        prepare_local_store(uri)
+        client = MlflowClient(tracking_uri=uri.secret())
+        client.search_experiments(max_results=1)  # the store (and its schema) is made here, under the lock
+    return client
 
 
 def ensure_experiment(client: Any, name: str, tracking_uri: str | Url) -> str:

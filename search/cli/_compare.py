@@ -55,6 +55,9 @@ def compare(
     from search.compare._names import check_strategies
     from search.compare._run import CompareOptions, _grid_configs, run_comparison
 
+    from search._lifetime import stop_on_sigterm
+
+    stop_on_sigterm()  # like Ctrl-C: the pool stops, the comparison's MLflow run is ended
     study = load_study(study_file)
     names = check_strategies(strategies)  # fail fast, before TensorFlow loads
     n = _grid_configs(study)

@@ -43,8 +43,10 @@ def run(
                                                           "about 1/K of its memory.")] = None,
 ) -> None:
     """Run (or resume) a study: parallel workers, every trial in MLflow, the best model exported."""
+    from search._lifetime import stop_on_sigterm
     from search.workers import parse_gpu_select
 
+    stop_on_sigterm()  # `timeout`, a scheduler, `docker stop`: trials failed and retried, parent run KILLED
     study = load_study(study_file)
     gpu_select = None if gpus is None else parse_gpu_select(gpus)
     from search.driver import RunOptions, run_study  # no TensorFlow here: the workers import it
@@ -52,6 +54,15 @@ def run(
     options = RunOptions(trials=trials, timeout=_timeout(timeout), workers=workers, storage=storage,
                          tracking_uri=tracking_uri, seed=seed, export_dir=export_dir, export=export,
                          gpus=gpu_select, trials_per_gpu=trials_per_gpu)
+    if export:  # before anything is printed or written: an unusable export folder would fail only at the end
+        from search.driver import export_dir_for
+        from tracking._target import check_export_target
+
+        check_export_target(export_dir_for(study, export_dir))
+    from tracking._store import resolve_tracking_uri
+    from tracking.mlflow_log import check_server
+
+    check_server(resolve_tracking_uri(tracking_uri or study.spec.tracking.uri))  # a typo'd or dead tracking URI
     console = Console(stderr=True)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]

@@ -36,6 +36,11 @@ def worker(
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: the one each "
                                                            "study was submitted with).")] = None,
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between looks for work with --wait.")] = 5.0,
+    create_tables: Annotated[bool, typer.Option(help="Create tuneforge's tables in a database that has none "
+                                                     "(`tuneforge submit` creates them).")] = False,
+    trust_builders: Annotated[bool, typer.Option(help="Run model builder code named by studies in the storage "
+                                                      "(only if its source is what was submitted). Anyone who "
+                                                      "can write to the storage can then run code here.")] = False,
 ) -> None:
     """Run trials of submitted studies (the spec is read from the storage); exits when no work is left."""
     from search.control import ControlStore
@@ -47,6 +52,10 @@ def worker(
                              hint="--study NAME serves one submitted study; --all serves every one by priority")
     url = resolve_storage_url(storage)
     select = parse_gpu_select(gpus)
+    if not create_tables:  # another application's database must not get 15 tables by mistake
+        from search.control._presence import require_tuneforge_tables
+
+        require_tuneforge_tables(url)
     get_storage(url)  # create Optuna's tables (one process at a time) before anything else
     store = ControlStore(url)  # and tuneforge's
     if study is not None:
@@ -56,7 +65,8 @@ def worker(
     from search.workers._daemon import Daemon, DaemonOptions
 
     options = DaemonOptions(storage_url=url, study=study, wait=wait, tracking_uri=tracking_uri, poll=poll,
-                            max_trials_per_process=1 if process_per_trial else max_trials_per_process)
+                            max_trials_per_process=1 if process_per_trial else max_trials_per_process,
+                            trust_builders=trust_builders)
     daemon = Daemon(options, slots)
     signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`: stop like Ctrl-C (running trials are retried)
     devices = ", ".join(s.device for s in slots)

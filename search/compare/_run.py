@@ -83,7 +83,7 @@ def _count_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _warm(threads: int | None) -> int:
+def _warm(threads: int | None, parent: int | None = None) -> int:
     """Start TensorFlow in a worker process with its thread cap, its start-up chatter off stderr.
 
     Runs before any strategy's clock starts, so no strategy pays for starting the pool.
@@ -91,6 +91,9 @@ def _warm(threads: int | None) -> int:
     import sys
     import tempfile
 
+    from search._lifetime import die_with_parent
+
+    die_with_parent(parent, pool=True)  # a pool worker must not outlive `tuneforge compare` (kill -9 included)
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as sink:
@@ -114,9 +117,9 @@ def _start_pool(workers: int, threads: int | None) -> None:
     from joblib import Parallel, delayed
 
     if workers > 1:
-        pids = Parallel(n_jobs=workers)(delayed(_warm)(threads) for _ in range(workers))
+        pids = Parallel(n_jobs=workers)(delayed(_warm)(threads, os.getpid()) for _ in range(workers))
         if len(set(pids)) < workers:  # a worker took two tasks: warm the rest
-            Parallel(n_jobs=workers)(delayed(_warm)(threads) for _ in range(2 * workers))
+            Parallel(n_jobs=workers)(delayed(_warm)(threads, os.getpid()) for _ in range(2 * workers))
 
 
 def _watch(path: Path, planned: int, label: str, repeat: int, progress: Progress | None) -> Callable[[], None]:

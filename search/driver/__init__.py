@@ -128,9 +128,17 @@ def run_study(study: Study, options: RunOptions,
 
     start = time.time()
     engine = engine_class(study)  # an engine `run` cannot run is refused before anything starts
+    if options.export:  # an unusable export folder is refused before the search, not after it
+        from tracking._target import check_export_target
+
+        check_export_target(export_dir_for(study, options.export_dir))
     storage_url = resolve_storage_url(options.storage)
     tracking_uri = resolve_tracking_uri(options.tracking_uri or study.spec.tracking.uri)
+    mlflow_log.check_server(tracking_uri)  # an unreachable server is refused before the storage is written
     slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
+    from search.driver._capacity import trials_left
+
+    slots = slots[:max(1, trials_left(study, storage_url, options.trials))]  # no worker that has no trial to run
     executor = make_executor(slots, workdir() / "logs" / study.name, kind=options.executor,
                              **options.executor_options)
     executor.boot()  # the workers import TensorFlow meanwhile, then wait for the plan

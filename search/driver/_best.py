@@ -39,6 +39,9 @@ def export_dir_for(study: Study, override: str | None = None) -> Path:
 def export_best(study: Study, best: TrialRecord, dataset: Any, *, train_seed: int, directory: Path,
                 tracking: tuple[Any, str] | None = None) -> BestModel:
     """Retrain ``best``, evaluate it on validation and test, export it, log it to the parent run."""
+    from tracking._target import check_export_target
+
+    check_export_target(directory)  # before the retraining: a folder that is not ours is refused at once
     from search._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # only now: the run's own process needs TensorFlow for the export alone

@@ -15,7 +15,7 @@ import optuna
 
 from search.engines import engine_class
 from search.engines._fingerprint import describe_difference, fingerprint, study_identity
-from search.storage import get_storage
+from search.storage import StudyLock, get_storage
 from search.spec import Study
 from search.workers._plan import RunPlan
 from spaces.core import TuneforgeError, Url, resolve_storage_url, resolve_tracking_uri
@@ -45,7 +45,7 @@ def _load_or_create(study: Study, storage: Any) -> optuna.Study:
             created.set_user_attr("engine", engine_label(study))
             created.set_user_attr("created_at", time.time())
         return created
-    stored = existing.user_attrs.get("fingerprint")
+    stored = _fingerprint_of(existing)
     if stored != fingerprint(study):
         old = json.loads(existing.user_attrs.get("identity", "{}"))
         raise StudyMismatchError(
@@ -62,6 +62,21 @@ def _load_or_create(study: Study, storage: Any) -> optuna.Study:
                  "`tuneforge compare`",
         )
     return existing
+
+
+CREATION_WAIT_SECONDS = 60.0
+
+
+def _fingerprint_of(existing: optuna.Study) -> str | None:
+    """The stored fingerprint; a study another process has just created gets it a moment later: wait for it
+    (a create that lost the race must compare with the winner's study, not refuse it as different)."""
+    end = time.monotonic() + CREATION_WAIT_SECONDS
+    while True:
+        stored = existing.user_attrs.get("fingerprint")
+        if stored is not None or time.monotonic() >= end:
+            return stored
+        time.sleep(0.2)
+        existing = optuna.load_study(study_name=existing.study_name, storage=existing._storage)
 
 
 def engine_label(study: Study) -> str:
@@ -101,7 +116,18 @@ def _parent_run(study: Study, optuna_study: optuna.Study, client: Any, experimen
 
 def prepare_run(study: Study, *, storage_url: str | Url, tracking_uri: str | Url, trials: int | None,
                 timeout: float | None, seed: int | None, workers: int | None, data_sha256: str) -> RunPlan:
-    """Create or resume the study and its parent run; returns the plan workers follow."""
+    """Create or resume the study and its parent run; returns the plan workers follow.
+
+    Under the study's lock: two runs starting at the same instant must not both create the study
+    or both start a parent run (one would be left RUNNING forever); the second resumes the first's.
+    """
+    with StudyLock(storage_url, study.name).hold():
+        return _prepare(study, storage_url=storage_url, tracking_uri=tracking_uri, trials=trials, timeout=timeout,
+                        seed=seed, workers=workers, data_sha256=data_sha256)
+
+
+def _prepare(study: Study, *, storage_url: str | Url, tracking_uri: str | Url, trials: int | None,
+             timeout: float | None, seed: int | None, workers: int | None, data_sha256: str) -> RunPlan:
     s = study.spec
     storage_url, tracking_uri = resolve_storage_url(storage_url), resolve_tracking_uri(tracking_uri)
     optuna_study = _load_or_create(study, get_storage(storage_url))

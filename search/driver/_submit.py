@@ -35,9 +35,15 @@ def submit_study(study: Any, *, storage_url: str, tracking_uri: str, trials: int
     plan = prepare_run(study, storage_url=storage_url, tracking_uri=tracking_uri, trials=trials, timeout=None,
                        seed=seed, workers=None, data_sha256=dataset.info.sha256)
     timeout = timeout if timeout is not None else study.spec.search.timeout
+    builder_sha256 = None  # what a trusting worker checks the builder's source against (search.models._trust)
+    if not isinstance(study.spec.model, str):
+        from search.models._trust import locate_builder
+
+        builder_sha256 = locate_builder(study.spec.model.builder, study.base_dir).sha256
     return store.submit(
         study.name, spec=study.spec.to_dict(), tracking_uri=tracking_uri, priority=priority,
         heartbeat_interval=heartbeat_interval, grace_period=grace_period,
         plan={"experiment_id": plan.experiment_id, "parent_run_id": plan.parent_run_id, "budget": plan.budget,
-              "timeout": timeout, "sampler_seed": plan.sampler_seed, "train_seed": plan.train_seed},
+              "timeout": timeout, "sampler_seed": plan.sampler_seed, "train_seed": plan.train_seed,
+              "builder_sha256": builder_sha256},
     )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from search.executors._base import Executor, ExecutorReport, OnGone, OnLost, Tick, WorkerEnv
-from search.storage import recover_lost_trials
+from search.storage import StudyLock, recover_lost_trials
 from search.workers import Slot
 from search.workers._plan import RunPlan
 from search.workers._processes import describe_exit, hand_over, kill_processes, start_worker, stop_processes
@@ -65,6 +65,7 @@ class LocalProcesses(Executor):
         self.workers: dict[int, _Worker] = {}
         self.report = ExecutorReport()
         self._host = socket.gethostname()
+        self._spawned: set[str] = set()  # every worker id this supervisor started: only their trials are its own
 
     # --- lifecycle -------------------------------------------------------------------
     def boot(self) -> None:
@@ -84,8 +85,10 @@ class LocalProcesses(Executor):
     def _spawn(self, slot: Slot, *, restarts: int) -> _Worker:
         worker_id = f"{self._host}-{os.getpid()}-w{slot.index}" + (f"-r{restarts}" if restarts else "")
         log_path = self.log_dir / f"worker-{slot.index}" f"{'-r' + str(restarts) if restarts else ''}.log"
-        proc = start_worker("search.workers", [worker_id, str(slot.index)], env=slot.env, log_path=log_path)
+        proc = start_worker("search.workers", [worker_id, str(slot.index)], env=slot.env, log_path=log_path,
+                            with_parent=True)
         worker = _Worker(slot, worker_id, proc, log_path, restarts)
+        self._spawned.add(worker_id)
         if self.plan is not None:
             self._hand_plan(worker)
         return worker
@@ -121,16 +124,31 @@ class LocalProcesses(Executor):
         return self.plan.deadline is not None and time.time() >= self.plan.deadline
 
     def _recover(self, workers: set[str] | None, reason: str) -> None:
-        lost = recover_lost_trials(self.plan.storage_url, self.plan.study_name, workers=workers, reason=reason,
-                                   retry=self.retry_lost)
+        with StudyLock(self.plan.storage_url, self.plan.study_name).hold():  # a retry copy and a worker's
+            # "count the trials, then start one" must not interleave: the budget would overshoot by one
+            lost = recover_lost_trials(self.plan.storage_url, self.plan.study_name, workers=workers, reason=reason,
+                                       retry=self.retry_lost)
         self.report.lost.extend(lost)
         if lost and self.on_lost is not None:
             self.on_lost(lost, reason)
 
+    def _recover_dead_runs(self) -> None:
+        """Fail (and retry) the trials a killed run of this host left RUNNING: their processes are gone."""
+        import optuna
+
+        from search._lifetime import owner_is_dead
+        from search.storage import get_storage
+
+        study = optuna.load_study(study_name=self.plan.study_name, storage=get_storage(self.plan.storage_url))
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        dead = {w for t in running if (w := t.user_attrs.get("worker")) and owner_is_dead(w, self._host)}
+        if dead:
+            self._recover(dead, "its run was killed before it could stop it")
+
     def stop(self, reason: str) -> None:
         """Interrupt every worker, wait for them, kill stragglers, recover what they were running."""
         stop_processes(w.proc for w in self.workers.values())
-        self._recover(None, reason)
+        self._recover(set(self._spawned), reason)
 
     def run(self, plan: RunPlan, *, tick: Tick | None = None, on_lost: OnLost | None = None,
             worker_env: WorkerEnv | None = None, retry_lost: bool = True, on_gone: OnGone | None = None,
@@ -139,6 +157,7 @@ class LocalProcesses(Executor):
         (see :meth:`Executor.run`)."""
         self.plan, self.on_lost, self.worker_env = plan, on_lost, worker_env
         self.retry_lost, self.on_gone = retry_lost, on_gone
+        self._recover_dead_runs()
         try:
             for w in self.workers.values():
                 if not w.proc.stdin.closed:  # booted, still waiting for the plan
@@ -154,6 +173,7 @@ class LocalProcesses(Executor):
         except KeyboardInterrupt:
             self.stop("interrupted (Ctrl-C)")
             raise
-        self._recover(None, "its worker exited while it was running")  # orphans, if any
+        self._recover(set(self._spawned), "its worker exited while it was running")  # orphans, if any
+        # (only this run's: another run of the same study may be training right now)
         return self.report
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -12,11 +13,12 @@ from search.models._errors import BuilderFailed, ModelError
 
 
 def import_builder(dotted: str, *, search_path: Path | None = None) -> Callable[..., Any]:
-    """Import ``package.module:function``; the study file's folder is searched too."""
+    """Import ``package.module:function``; the study file's folder is searched too, after ``sys.path``
+    (never first: a file in a study folder must not shadow an installed module)."""
     module_name, _, attr = dotted.partition(":")
     added = False
     if search_path is not None and str(search_path) not in sys.path:
-        sys.path.insert(0, str(search_path))
+        sys.path.append(str(search_path))
         added = True
     try:
         module = importlib.import_module(module_name)
@@ -30,6 +32,10 @@ def import_builder(dotted: str, *, search_path: Path | None = None) -> Callable[
         if added:
             sys.path.remove(str(search_path))
     builder = getattr(module, attr, None)
+    if callable(builder) and not inspect.isfunction(builder):  # os:system, a class, a C function
+        raise ModelError(f"{dotted!r} is not a Python function defined in a source file "
+                         f"({type(builder).__name__})", path=("model", "builder"),
+                         hint="the builder is `def build(config, input_shape, n_outputs) -> keras.Model`")
     if not callable(builder):
         raise ModelError(
             f"module {module_name!r} has no function {attr!r}",

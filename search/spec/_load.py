@@ -138,4 +138,14 @@ def _full_space(spec: StudySpec) -> SearchSpace:
 def load_study(path: str | Path) -> Study:
     """Read and validate a study file (YAML, JSON or TOML)."""
     doc = read_document(path)
-    return study_from_dict(doc.data, source=str(path), doc=doc)
+    study = study_from_dict(doc.data, source=str(path), doc=doc)
+    if not isinstance(study.spec.model, str):  # a builder must be a `def` in a source file (nothing imported)
+        from search.models._trust import BuilderNotFound, locate_builder
+
+        try:
+            locate_builder(study.spec.model.builder, study.base_dir)
+        except BuilderNotFound:
+            pass  # a module written later (or installed elsewhere): its import says so, with the path
+        except TuneforgeError as exc:
+            raise exc.located(source=str(path)) from None
+    return study

@@ -91,10 +91,28 @@ def stale_trials(storage_url: str, study_name: str, *, grace: int) -> list[Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ids = set(storage._get_stale_trial_ids(study_id))
-    if not ids:
-        return []
     running = storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    ids |= _never_beaten(storage, study_id, running, grace=grace)
     return [t for t in running if t._trial_id in ids]
+
+
+def _never_beaten(storage: Any, study_id: int, running: list[Any], *, grace: int) -> set[int]:
+    """RUNNING trials that never had a heartbeat and started more than ``grace`` s ago: their worker died
+    between starting them and its first beat (or never beat at all), and Optuna's staleness check, which
+    only looks at recorded beats, would leave them RUNNING for ever."""
+    import datetime
+
+    import sqlalchemy
+
+    if not running:
+        return set()
+    with storage.engine.connect() as conn:
+        beaten = set(conn.execute(sqlalchemy.text(
+            "SELECT h.trial_id FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id "
+            "WHERE t.study_id = :s"), {"s": study_id}).scalars())
+    cutoff = datetime.datetime.now() - datetime.timedelta(seconds=grace)  # Optuna stamps starts in local time
+    return {t._trial_id for t in running
+            if t._trial_id not in beaten and t.datetime_start is not None and t.datetime_start < cutoff}
 
 
 def fail_stale_trials(storage_url: str, study_name: str, *, grace: int, lock: Any = None) -> list[Any]:

@@ -41,6 +41,7 @@ class DaemonOptions:
     max_trials_per_process: int = 25  # 0: never recycle; 1: a fresh process per trial
     tracking_uri: str | None = None
     poll: float = 5.0  # seconds between looks for new work with --wait
+    trust_builders: bool = False  # run builder code named in the storage (search.models._trust)
 
 
 @dataclass
@@ -89,7 +90,7 @@ class Daemon:
         worker_id = f"{self._prefix}-s{slot.index}-p{self.generation}"
         config = SlotConfig(storage_url=self.options.storage_url, worker_id=worker_id, study=self.options.study,
                             max_trials=self.options.max_trials_per_process, tracking_uri=self.options.tracking_uri,
-                            poll=min(2.0, self.options.poll))
+                            poll=min(2.0, self.options.poll), trust_builders=self.options.trust_builders)
         # the config (the storage URL, password included) goes to the slot's stdin, never its command line
         proc = start_worker("search.workers._slot", [], env=slot.env, stdin=config.to_json() + "\n",
                             with_parent=True)

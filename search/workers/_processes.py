@@ -7,7 +7,6 @@ needs (its plan, its storage URL) is written to its stdin.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -16,15 +15,9 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from search._lifetime import child_env
+
 STOP_GRACE_SECONDS = 30.0
-
-
-def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """In the child before exec: the kernel kills it when its parent dies, even by ``kill -9``."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:  # not Linux: the heartbeat grace period still catches its trials
-        pass
 
 
 def start_worker(module: str, args: Iterable[str], *, env: Mapping[str, str], log_path: Path | None = None,
@@ -33,14 +26,15 @@ def start_worker(module: str, args: Iterable[str], *, env: Mapping[str, str], lo
 
     ``stdin`` is written to the process and its stdin closed; ``None`` leaves the pipe open for
     :func:`hand_over` later (a booted worker waits for its plan there). Output goes to ``log_path``
-    (or this process's stderr). ``with_parent``: the kernel kills it when this process dies.
+    (or this process's stderr). ``with_parent``: the child is told who its parent is
+    (:func:`search._lifetime.child_env`) and stops when it dies (it calls :func:`search._lifetime.die_with_parent`).
     """
     log = open(log_path, "w") if log_path is not None else None  # noqa: SIM115 - the child keeps its copy
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", module, *args], stdin=subprocess.PIPE, stdout=log,
-            stderr=subprocess.STDOUT if log is not None else None, env={**os.environ, **env},
-            start_new_session=True, text=True, preexec_fn=die_with_parent if with_parent else None,
+            stderr=subprocess.STDOUT if log is not None else None, env={**(child_env() if with_parent else os.environ), **env},
+            start_new_session=True, text=True,
         )
     finally:
         if log is not None:

@@ -13,7 +13,6 @@ bug, 130 when interrupted (the running trial is failed and queued for retry).
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 import traceback
@@ -40,6 +39,7 @@ class SlotConfig:
     max_trials: int = 0  # recycle after this many trials (0: never)
     tracking_uri: Url | None = None  # overrides each study's stored tracking URI
     poll: float = 2.0  # seconds between looks while other workers finish a study's last trials
+    trust_builders: bool = False  # run builder code named in the storage (if its sha256 matches the submit)
 
     def __post_init__(self) -> None:
         self.storage_url = resolve_storage_url(self.storage_url)
@@ -79,6 +79,9 @@ class _Served:
         url = config.storage_url
         optuna_study = optuna.load_study(study_name=record.name, storage=get_storage(url))
         self.study = stored_study(optuna_study)  # the spec comes from the storage, not a local file
+        from search.models._trust import check_stored_builder
+
+        check_stored_builder(self.study, record.plan.get("builder_sha256"), trusted=config.trust_builders)
         self.dataset = dataset_for(self.study)
         p = record.plan
         self.plan = RunPlan(study_name=record.name, storage_url=url,
@@ -162,8 +165,12 @@ class SlotLoop:
         if served is not None and (served.record.plan != record.plan or served.record.started_at != record.started_at):
             served = None  # resubmitted with a new budget, or its clock just started
         if served is None:
+            from search.models._trust import BuilderTrustError
+
             try:
                 served = _Served(record, self.config, self.store)
+            except BuilderTrustError:  # this worker's decision, not the study's fault: stop and say why
+                raise
             except TuneforgeError as exc:  # this study is broken (its data cannot be loaded): not the others
                 log(f"study '{record.name}' failed: {exc}")
                 self.store.set_status(record.name, Status.FAILED, only_from=ACTIVE, error=str(exc))
@@ -262,8 +269,10 @@ class SlotLoop:
 
 def main() -> None:
     """Entry point of a slot process: its config is the first line on stdin."""
+    from search._lifetime import die_with_parent
+
+    die_with_parent()  # SIGTERM, or the daemon's death (even kill -9), stops it like Ctrl-C
     config = SlotConfig.from_json(sys.stdin.readline())
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         from search.workers._worker import preload
 

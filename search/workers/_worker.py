@@ -14,7 +14,6 @@ import functools
 import gc
 import json
 import os
-import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -180,9 +179,11 @@ def read_plan(stream: TextIO) -> RunPlan | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of a worker process."""
+    from search._lifetime import die_with_parent
+
     args = sys.argv[1:] if argv is None else argv
     worker, index = args[0], int(args[1])
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    die_with_parent()  # SIGTERM, or the run's death (even kill -9), stops it like Ctrl-C
     try:
         preload()  # while the supervisor is still preparing the study
         plan = read_plan(sys.stdin)

@@ -7,6 +7,7 @@ from spaces.core._errors import (
     SourceError,
     SpecError,
     StorageError,
+    TrackingUriError,
     TuneforgeError,
     WorkerError,
     did_you_mean,
@@ -18,5 +19,5 @@ from spaces.core._url import Url, resolve_storage_url, resolve_tracking_uri
 from spaces.core._workdir import workdir
 
 __all__ = ["SourceError", "SpecError", "StorageError", "TrialEnd", "TrialInfo", "TrialObserver", "TrialState",
-           "TuneforgeError", "Url", "WorkerError", "did_you_mean", "format_path", "resolve_storage_url",
+           "TrackingUriError", "TuneforgeError", "Url", "WorkerError", "did_you_mean", "format_path", "resolve_storage_url",
            "resolve_tracking_uri", "workdir"]

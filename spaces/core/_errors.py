@@ -87,3 +87,7 @@ class StorageError(TuneforgeError):
 
 class WorkerError(TuneforgeError):
     """A worker stopped on an error every worker would hit (the study or the storage is broken)."""
+
+
+class TrackingUriError(TuneforgeError):
+    """The MLflow tracking URI names no store MLflow knows."""

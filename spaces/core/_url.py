@@ -15,8 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from spaces.core._errors import TrackingUriError
 from spaces.core._workdir import workdir
 
+# the schemes of the stores MLflow knows; anything else given as a tracking URI is a typo, not a store
+TRACKING_SCHEMES = ("file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc",
+                    "uc")
 _SECRET_KEYS = re.compile(r"pass|secret|token|key", re.IGNORECASE)
 MASK = "***"
 
@@ -125,9 +129,22 @@ def resolve_storage_url(value: str | Url | None = None) -> Url:
 
 
 def resolve_tracking_uri(value: str | Url | None = None) -> Url:
-    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///.tuneforge/mlflow.db``."""
+    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///.tuneforge/mlflow.db``.
+
+    An unknown scheme is refused (:class:`TrackingUriError`) before anything is written.
+    """
     if value:
-        return Url.parse(value)
+        return _known_store(Url.parse(value), "--tracking-uri")
     if os.environ.get("MLFLOW_TRACKING_URI"):
-        return Url.parse(os.environ["MLFLOW_TRACKING_URI"])
+        return _known_store(Url.parse(os.environ["MLFLOW_TRACKING_URI"]), "$MLFLOW_TRACKING_URI")
     return Url.parse(f"sqlite:///{workdir() / 'mlflow.db'}")
+
+
+def _known_store(url: Url, source: str) -> Url:
+    if len(url.scheme) <= 1:  # a plain path (C: on Windows is a drive, not a scheme)
+        return url
+    if url.scheme.split("+", 1)[0] not in TRACKING_SCHEMES:
+        raise TrackingUriError(f"unknown scheme {url.scheme!r} in MLflow tracking URI {str(url)!r}", path=(source,),
+                               hint="use http(s)://HOST:PORT for a server, sqlite:///PATH or a folder for a local "
+                                    "store, postgresql://... for a database")
+    return url
