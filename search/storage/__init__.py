@@ -6,13 +6,8 @@ heartbeats and :func:`recover_lost_trials` fail (and retry once) the trials of w
 went away; :func:`ensure_schema` creates tuneforge's control tables safely.
 """
 
-from search.storage._heartbeat import (
-    GRACE_PERIOD,
-    HEARTBEAT_INTERVAL,
-    Heartbeat,
-    fail_stale_trials,
-    supports_heartbeats,
-)
+from search.storage._heartbeat import GRACE_PERIOD, HEARTBEAT_INTERVAL, Heartbeat
+from search.storage._heartbeat import fail_stale_trials, supports_heartbeats
 from search.storage._lock import StudyLock
 from search.storage._open import control_url, get_storage
 from search.storage._sql import cannot_open, sql_engine
