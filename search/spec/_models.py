@@ -185,9 +185,15 @@ class TrackingSpec(_Section):
 
 
 class ExportSpec(_Section):
-    """Where the best model goes (default: ``models/<study name>``)."""
+    """Where the best model goes (default: ``models/<study name>``) and which rows retrain it.
+
+    ``refit: train+validation`` (the default, like ``GridSearchCV(refit=True)``) retrains the
+    best config on every non-test row for the epochs its trial needed; ``refit: train``
+    retrains it on the trial's own training rows (the trial's model, reproduced).
+    """
 
     dir: str | None = None
+    refit: Literal["train+validation", "train"] = "train+validation"
 
 
 class StudySpec(BaseModel):
