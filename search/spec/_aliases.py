@@ -48,13 +48,15 @@ def normalise_names(data: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[tupl
         if not isinstance(block, Mapping):
             continue
         new: dict[Any, Any] = {}
+        written: dict[Any, Any] = {}
         for name, entry in block.items():
             target = _canonical(name)
             if target in new:
                 errors.append(SpecError(
-                    f"'{name}' means '{target}', which the {section} section already has",
+                    f"'{written[target]}' and '{name}' both mean '{target}'",
                     path=(section, name), hint="keep one of the two names"))
                 continue
+            written[target] = name
             if target != name:
                 renamed.append((str(name), str(target)))
             new[target] = _rewrite_refs(entry) if section == "space" else entry
