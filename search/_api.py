@@ -181,11 +181,12 @@ def _line_progress() -> Any:
 
     last: dict[str, float] = {"at": 0.0}
 
-    def show(label: str, repeat: int, done: int, planned: int) -> None:
+    def show(label: str, repeat: int, done: int, planned: int, best: float | None) -> None:
         now = time.monotonic()
         if now - last["at"] >= 5.0:
             last["at"] = now
             total = f"/{planned}" if planned else ""
-            print(f"{label} (repeat {repeat + 1}): {done}{total} fits", file=sys.stderr, flush=True)
+            shown = f", best so far {best:.6g}" if best is not None else ""
+            print(f"{label} (repeat {repeat + 1}): {done}{total} fits{shown}", file=sys.stderr, flush=True)
 
     return show

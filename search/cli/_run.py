@@ -84,5 +84,30 @@ def run(
             out.print(f"registered in MLflow as models:/{study.name}/{b.registered_version}")
     elif export:
         out.print("[yellow]no trial completed, nothing exported[/]")
-    ui = f"tuneforge ui {study_file}" + ("" if options.tracking_uri is None else f" --tracking-uri {options.tracking_uri}")
-    out.print(f"browse the runs: {ui}")
+    out.print(f"browse the runs: {ui_hint(study_file, storage=storage, tracking_uri=tracking_uri)}", highlight=False,
+              soft_wrap=True)
+
+
+def _redact(url: str) -> tuple[str, bool]:
+    """The URL with its password replaced by ``***``, and whether there was one."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.password:
+        return url, False
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc)), True
+
+
+def ui_hint(study_file: Path, *, storage: str | None, tracking_uri: str | None) -> str:
+    """``tuneforge ui`` with the run's storage and tracking options, quoted; a password is never printed."""
+    import shlex
+
+    words, secret = ["tuneforge", "ui", shlex.quote(str(study_file))], False
+    for option, url in (("--storage", storage), ("--tracking-uri", tracking_uri)):
+        if url:
+            shown, hidden = _redact(url)
+            secret = secret or hidden
+            words += [option, shlex.quote(shown)]
+    hint = " ".join(words)
+    return hint + ("  (replace *** with the password: it is not printed)" if secret else "")
