@@ -322,24 +322,38 @@ def _fit_one(plan: _Plan, strategy: str, repeat: int, log: Path) -> Any:
 
 
 class _sigterm_as_interrupt:
-    """SIGTERM raises KeyboardInterrupt in the main thread (as Ctrl-C does) while a comparison runs."""
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt in the main thread while a comparison runs.
+
+    Both also set :data:`search.compare._evaluate.INTERRUPTED`: an interrupt that lands inside
+    a TensorFlow op comes back wrapped in a TensorFlow error, which a fit would otherwise
+    score as a failed fit (NaN) and carry on.
+    """
 
     def __enter__(self) -> None:
         import signal
 
-        self._saved = None
+        from search.compare._evaluate import INTERRUPTED
+
+        INTERRUPTED.clear()
+        self._saved: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            self._saved = signal.signal(signal.SIGTERM, self._raise)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._saved[signum] = signal.signal(signum, self._raise)
 
     @staticmethod
     def _raise(signum: int, frame: Any) -> None:
+        from search.compare._evaluate import INTERRUPTED
+
+        INTERRUPTED.set()
+        if frame is not None and (frame.f_code.co_name == "__del__" or frame.f_code.co_filename.endswith("weakref.py")):
+            return  # raised in a garbage-collector callback it would be printed and lost; the next fit stops
         raise KeyboardInterrupt(f"signal {signum}")
 
     def __exit__(self, *exc: Any) -> None:
         import signal
 
-        if self._saved is not None:
-            signal.signal(signal.SIGTERM, self._saved)
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
 
 
 def _stop_pool() -> None:
