@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,30 @@ def test_validate_checks_the_csv_itself(cli, tmp_path: Path) -> None:
     assert result.code == 0, result.stderr
     out = " ".join(result.stdout.split())
     assert "only 10 rows" in out and "validation: {folds: 5}" in out  # 60 rows: 12 test, 10 of 48 validate
+
+
+@pytest.mark.slow
+def test_compare_runs_the_course_grid_as_gridsearchcv(cli, tmp_path: Path) -> None:
+    """The course's study file, shrunk (2x2x1 grid, 2 epochs), run as the course's GridSearchCV(cv=2)."""
+    course = yaml.safe_load(COURSE.read_text())
+    course["name"] = "course-small"
+    course["space"] = {"n_hidden": {"type": "int", "low": 1, "high": 2, "grid": [1, 2]},
+                       "n_neurons": {"type": "int", "low": 8, "high": 16, "grid": [8, 16]},
+                       "lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True, "grid": [1e-2]}}
+    course["fixed"] = {"epochs": 2, "batch_size": 64, "patience": 0}
+    course["tracking"] = {"experiment": "course-small"}
+    path = write(tmp_path, course)
+    report = tmp_path / "report"
+    result = cli("compare", str(path), "--strategies", "grid", "--repeats", "1", "--workers", "1",
+                 "--report-dir", str(report), "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+                 env={"TUNEFORGE_HOME": str(tmp_path / "home")})
+    assert result.code == 0, result.stderr[-3000:]
+    assert "grid 4 configs x 2 split(s) = 8 fits" in " ".join(result.stderr.split())
+    assert (report / "fits" / "grid-r0.jsonl").read_text().count("\n") == 8  # 4 configs x cv=2
+    import csv
+
+    with (report / "runs.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["strategy"] == "grid" and float(row["best_validation"]) > 0  # an MSE
+    best = json.loads(row["best_config"])
+    assert set(best) >= {"n_layers", "units", "learning_rate"} and best["units"] in (8, 16)
