@@ -1,4 +1,31 @@
 """tuneforge's search: studies, data, models, the trainer, engines, workers, compare and the CLI.
 
 A regular package (not a namespace one), so an import of ``search`` resolves to exactly one tree.
+The public Python API (for notebooks and scripts)::
+
+    import search
+    result = search.run("studies/digits_mlp.yaml", trials=10, workers=2)
+    result.best, result.trials, result.test, result.export_dir
+    comparison = search.compare("studies/boston_grid.yaml", strategies="grid,tpe", repeats=1)
+
+This module stays cheap to import (``tuneforge --help`` imports it): the API loads on first use.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {"run": "search._api", "RunResult": "search._api", "BestTrial": "search._api"}
+
+__all__ = ["BestTrial", "RunResult", "compare", "run"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "compare":  # the package search.compare, callable: search.compare(study, **overrides)
+        return importlib.import_module("search.compare")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

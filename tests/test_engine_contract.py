@@ -76,7 +76,8 @@ def check_export(folder: Path, name: str, path: Path, trials: list[optuna.trial.
 def test_engine_contract(tmp_path, engine, algorithm, pruner, export):
     name = f"contract-{engine}-{algorithm}".replace("_", "-")
     path = write_study(tmp_path, name, search={"engine": engine, "algorithm": algorithm, "pruner": pruner,
-                                               "trials": 2, "workers": 1, "seed": 5})
+                                               "trials": 2, "workers": 1, "seed": 5},
+                       export={"refit": "train"})  # the export reproduces the trial's own model
     first = run_cli("run", str(path), *([] if export else ["--no-export"]), cwd=tmp_path, env=local_env(tmp_path))
     assert first.code == 0, first.stderr[-3000:]
     assert f"{engine}/{algorithm}" in first.stderr  # the header line, with the progress, on stderr

@@ -18,7 +18,7 @@ import pytest
 from search.workers import RunPlan
 from search.storage import StudyLock
 from search.storage import get_storage
-from search.executors import LocalProcesses as Supervisor
+from search.executors._local import LocalProcesses as Supervisor
 from tests._postgres import cli_env, fresh_database_url
 from tests._studies import write_study
 from tests.conftest import run_cli

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> None:
                 typer.echo("interrupted", err=True)
             sys.exit(code)
     except TuneforgeError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        for error in getattr(exc, "errors", [exc]):  # a study file's every error, one line each
+            typer.echo(f"error: {error}", err=True)
         sys.exit(2)
     except _EXIT as exc:
         sys.exit(exc.exit_code)

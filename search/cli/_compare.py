@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -16,22 +18,59 @@ from search.spec import load_study
 _DEFAULT_STRATEGIES = "grid,random,tpe"
 
 
-def _summary_table(rows: list[dict[str, Any]], metric: str, label: str) -> Table:
-    """The summary, compact enough for an 80-column terminal (the full table is in the report)."""
+def _short(value: Any, digits: int) -> str:
+    return f"{value:.{digits}g}" if isinstance(value, float) and not math.isnan(value) else ""
+
+
+def _seconds(value: Any) -> str:
+    return f"{value:.0f}" if isinstance(value, (int, float)) and not math.isnan(value) else str(value)
+
+
+def _pm(row: dict[str, Any], column: str) -> str:
+    """``mean±sd`` in 4 and 2 significant digits, or the mean alone when there is no spread (one repeat)."""
+    mean, sd = _short(row[column], 4), _short(row[f"{column}_sd"], 2)
+    return f"{mean}±{sd}" if mean and sd else mean
+
+
+def summary_table(rows: list[dict[str, Any]], metric: str, label: str) -> Table:
+    """The summary, made to fit an 80-column log (the full table is in the report)."""
     from search.compare._report import cell
 
-    table = Table(title=f"{metric} ({label}): mean ± sd over repeats", title_justify="left")
-    for column in ("strategy", "best val", "test", "reached grid best", "fits to it", "s to it", "fits", "total s"):
-        table.add_column(column, justify="left" if column == "strategy" else "right")
+    repeats = max((int(r["repeats"]) for r in rows), default=1)
+    how = "mean ± sd over repeats" if repeats > 1 else "one repeat"
+    table = Table(title=f"{metric} ({label}), {how}", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, padding=(0, 1))
+    for column in ("strategy", "best val", "test", "hit", "fits to", "s to", "fits", "total s"):
+        table.add_column(column, justify="left" if column == "strategy" else "right", no_wrap=True)
     for r in rows:
-        table.add_row(
-            r["strategy"],
-            f"{cell(r['best_validation'], 'best_validation')}±{cell(r['best_validation_sd'], 'best_validation_sd')}",
-            f"{cell(r['test_score'], 'test_score')}±{cell(r['test_score_sd'], 'test_score_sd')}",
-            str(r["reached_grid_best"]), cell(r["fits_to_grid_best"]), cell(r["seconds_to_grid_best"]),
-            cell(r["fits"]), cell(r["total_seconds"]),
-        )
+        table.add_row(r["strategy"], _pm(r, "best_validation"), _pm(r, "test_score"), str(r["reached_grid_best"]),
+                      cell(r["fits_to_grid_best"]), _seconds(r["seconds_to_grid_best"]), cell(r["fits"]),
+                      _seconds(r["total_seconds"]))
+    table.caption = "hit: repeats reaching the grid's best; fits to, s to: what it took"
+    table.caption_justify = "left"
     return table
+
+
+class _Lines:
+    """Progress for a log (not a terminal): one line per strategy run every ``every`` seconds and at its end."""
+
+    def __init__(self, console: Console, repeats: int, every: float = 5.0) -> None:
+        self.console, self.repeats, self.every = console, repeats, every
+        self.last: dict[tuple[str, int], float] = {}
+
+    def __call__(self, label: str, repeat: int, done: int, planned: int, best: float | None) -> None:
+        import time
+
+        key, now = (label, repeat), time.monotonic()
+        if now - self.last.get(key, 0.0) < self.every and not (planned and done >= planned):
+            return
+        if planned and done >= planned and self.last.get(key) == -1.0:
+            return  # its last line is printed
+        self.last[key] = -1.0 if planned and done >= planned else now
+        total = f"/{planned}" if planned else ""
+        shown = f", best so far {best:.6g}" if best is not None else ""
+        self.console.print(f"{label} (repeat {repeat + 1}/{self.repeats}): {done}{total} fits{shown}",
+                           highlight=False)
 
 
 @app.command()
@@ -69,21 +108,26 @@ def compare(
     console.print(f"study '{study.name}': {', '.join(names)} x {repeats} repeat(s); grid {n} configs x {folds} "
                   f"split(s) = {n * folds} fits; budget {chosen} per strategy; objective {study.direction} "
                   f"{study.metric}")
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("fits"),
-               TimeElapsedColumn()]
-    with Progress(*columns, console=console, transient=False) as bar:
-        tasks: dict[tuple[str, int], Any] = {}
+    if not console.is_terminal:  # a log file or a pipe: plain lines every few seconds, not a live bar
+        result = run_comparison(study, options, progress=_Lines(console, repeats))
+    else:
+        columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("fits"),
+                   TextColumn("{task.fields[best]}"), TimeElapsedColumn()]
+        with Progress(*columns, console=console, transient=False) as bar:
+            tasks: dict[tuple[str, int], Any] = {}
 
-        def progress(label: str, repeat: int, done: int, planned: int) -> None:
-            key = (label, repeat)
-            if key not in tasks:
-                tasks[key] = bar.add_task(f"{label} (repeat {repeat + 1}/{repeats})", total=planned or None)
-            total = planned if planned and done <= planned else None
-            bar.update(tasks[key], completed=done, total=total)
+            def progress(label: str, repeat: int, done: int, planned: int, best: float | None) -> None:
+                key = (label, repeat)
+                if key not in tasks:
+                    tasks[key] = bar.add_task(f"{label} (repeat {repeat + 1}/{repeats})", total=planned or None,
+                                              best="")
+                total = planned if planned and done <= planned else None
+                bar.update(tasks[key], completed=done, total=total,
+                           best=f"best {best:.6g}" if best is not None else "")
 
-        result = run_comparison(study, options, progress=progress)
-    out = Console()
-    out.print(_summary_table(result.summary, study.metric, result.label))
+            result = run_comparison(study, options, progress=progress)
+    out = Console() if Console().is_terminal else Console(width=80)
+    out.print(summary_table(result.summary, study.metric, result.label))
     for run in result.runs:
         if run.note:
             out.print(f"[yellow]{run.strategy} (repeat {run.repeat + 1}): {run.note}[/]")

@@ -59,7 +59,7 @@ def run(
         from tracking._target import check_export_target
 
         check_export_target(export_dir_for(study, export_dir))
-    from tracking._store import resolve_tracking_uri
+    from spaces.core import resolve_tracking_uri
     from tracking.mlflow_log import check_server
 
     check_server(resolve_tracking_uri(tracking_uri or study.spec.tracking.uri))  # a typo'd or dead tracking URI
@@ -95,8 +95,21 @@ def run(
             out.print(f"registered in MLflow as models:/{study.name}/{b.registered_version}")
     elif export:
         out.print("[yellow]no trial completed, nothing exported[/]")
-    from spaces.core import resolve_tracking_uri
+    out.print(f"browse the runs: {ui_hint(study_file, storage=storage, tracking_uri=tracking_uri)}", highlight=False,
+              soft_wrap=True)
 
-    ui = f"tuneforge ui {study_file}" + ("" if options.tracking_uri is None
-                                         else f" --tracking-uri {resolve_tracking_uri(options.tracking_uri)}")
-    out.print(f"browse the runs: {ui}")
+
+def ui_hint(study_file: Path, *, storage: str | None, tracking_uri: str | None) -> str:
+    """``tuneforge ui`` with the run's storage and tracking options, quoted; a password is never printed."""
+    import shlex
+
+    from spaces.core import Url
+
+    words, secret = ["tuneforge", "ui", shlex.quote(str(study_file))], False
+    for option, value in (("--storage", storage), ("--tracking-uri", tracking_uri)):
+        if value:
+            url = Url.parse(value)
+            secret = secret or str(url) != url.secret()
+            words += [option, shlex.quote(str(url))]
+    hint = " ".join(words)
+    return hint + ("  (replace *** with the password: it is not printed)" if secret else "")

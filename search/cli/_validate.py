@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from search.cli._app import app
+from search.cli._data_check import check_data
 from search.spec import Study, load_study
 from spaces import Param, SearchSpace, TuneforgeError, grid_size
 from spaces._params import Float, Int
@@ -69,12 +70,22 @@ def validate(
         except TuneforgeError as exc:
             failed.append(exc)
             continue
+        if study.aliases:
+            console.print("course names normalised: " + ", ".join(
+                f"{old} -> {new}" + (" (one width shared by every layer)" if new == "units" else "")
+                for old, new in study.aliases), highlight=False)
         console.print(space_table(study.space, title=f"{path}: study '{study.name}'"))
         console.print(_summary(study), highlight=False)
+        try:
+            for warning in check_data(study):
+                console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        except TuneforgeError as exc:
+            failed.append(exc.located(source=str(path)))
         console.print()
     if len(failed) == 1 and len(studies) == 1:
         raise failed[0]
     for exc in failed:
-        typer.echo(f"error: {exc}", err=True)
+        for error in getattr(exc, "errors", [exc]):
+            typer.echo(f"error: {error}", err=True)
     if failed:
         raise typer.Exit(2)

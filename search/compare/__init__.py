@@ -10,6 +10,8 @@ strategy and repeat. TensorFlow, scikit-learn and MLflow load only when a compar
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -47,3 +49,17 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _CallableModule(types.ModuleType):
+    """``search.compare(study, **overrides)`` is the public API (``search._api.compare``) while
+    ``search.compare`` is also this package: importing a submodule rebinds the name to the package,
+    so the package itself is callable."""
+
+    def __call__(self, study: Any, **overrides: Any) -> Any:
+        from search._api import compare
+
+        return compare(study, **overrides)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,16 @@ import numpy as np
 
 from search.compare._estimator import PREFIX, config_from_params
 from spaces import SpecError
+
+
+INTERRUPTED = threading.Event()  # set by compare's Ctrl-C / SIGTERM handler in this process
+
+
+def check_interrupt() -> None:
+    """Raise KeyboardInterrupt if compare was interrupted: the handler's own raise can be lost (inside a
+    TensorFlow op it comes back as a TensorFlow error; inside a garbage collector callback it is ignored)."""
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt("interrupted")
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,7 @@ class LoggedScorer:
         from sklearn.metrics import get_scorer
 
         score = math.nan
+        check_interrupt()
         try:
             score = float(get_scorer(self.name)(estimator, x, y))
             return score
@@ -158,6 +170,7 @@ def _fit_and_score(estimator: Any, params: dict[str, Any], x: np.ndarray, y: np.
 
     from sklearn.base import clone
 
+    check_interrupt()
     est = clone(estimator).set_params(**clone(params, safe=False))
     try:
         with warnings.catch_warnings():
@@ -165,7 +178,9 @@ def _fit_and_score(estimator: Any, params: dict[str, Any], x: np.ndarray, y: np.
             est.fit(x[train], y[train])
         score = scorer(est, x[test], y[test])
     except Exception:  # noqa: BLE001 - a failed fit scores NaN, exactly as GridSearchCV(error_score=nan)
+        check_interrupt()  # TensorFlow wraps a KeyboardInterrupt raised inside its ops: unwrap it
         score = math.nan
+    check_interrupt()
     return score, time.time()
 
 

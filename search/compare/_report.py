@@ -1,8 +1,9 @@
 """The comparison report: curves (PNG + offline HTML) and the table (CSV + Markdown).
 
 Curves: best-so-far validation value against fits and against wall-clock seconds, one
-line per strategy (the mean over repeats) with a band from the worst to the best repeat,
-and the grid's best as a dashed line. Table, one row per strategy: best validation value
+line per strategy (the mean over repeats, ending where the strategy stopped) with a band
+from the worst to the best repeat (when there are several), and the grid's best as a
+dashed line; the PNG adds a zoomed panel near the best values (:mod:`._figure`). Table, one row per strategy: best validation value
 and the refit best model's test value (mean and standard deviation over repeats), how
 many repeats reached the grid's best of the same repeat, the fits and seconds it took
 them (mean over those repeats, ``never`` when none did), fits, epochs and total time.
@@ -60,7 +61,7 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
     finite = [v for v in values if v is not None and not math.isnan(v)]
     if not finite:
         return math.nan, math.nan
-    return float(np.mean(finite)), float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
+    return float(np.mean(finite)), float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan  # no spread of one
 
 
 def run_rows(runs: Sequence[StrategyRun]) -> list[dict[str, Any]]:
@@ -152,12 +153,24 @@ def _step(run: StrategyRun, xs: np.ndarray, attr: str) -> np.ndarray:
     return out
 
 
+def strategy_end(runs: Sequence[StrategyRun], strategy: str, attr: str) -> float:
+    """Where ``strategy`` stopped: its last fit (or second), the latest over its repeats."""
+    return max((getattr(r.timeline[-1], attr) for r in runs if r.strategy == strategy and r.timeline), default=0)
+
+
 def curves(runs: Sequence[StrategyRun], attr: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Per strategy: x, mean, low, high of best-so-far over repeats against ``fits`` or ``seconds``."""
-    top = max((getattr(p, attr) for r in runs for p in r.timeline), default=1)
-    xs = np.arange(1, int(top) + 1, dtype=float) if attr == "fits" else np.linspace(0.0, float(top), TIME_POINTS)
+    """Per strategy: x, mean, low, high of best-so-far over repeats against ``fits`` or ``seconds``.
+
+    Each strategy's x ends where it stopped (its own last fit or second), not where the
+    longest strategy did: a curve drawn past its end would claim fits it never made.
+    """
     out = {}
     for strategy in dict.fromkeys(r.strategy for r in runs):
+        end = strategy_end(runs, strategy, attr)
+        xs = (np.arange(1, int(end) + 1, dtype=float) if attr == "fits"
+              else np.linspace(0.0, float(end), TIME_POINTS))
+        if not len(xs):
+            xs = np.array([1.0 if attr == "fits" else 0.0])
         ys = np.array([_step(r, xs, attr) for r in runs if r.strategy == strategy])
         with np.errstate(all="ignore"), _no_warnings():
             mean, low, high = np.nanmean(ys, axis=0), np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
@@ -197,43 +210,27 @@ def _axis_note(ctx: Context, log: bool) -> str:
 
 
 def _png(runs: Sequence[StrategyRun], ctx: Context, path: Path, *, log: bool) -> None:
-    import matplotlib
+    from search.compare._figure import draw_png
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), dpi=100)
-    grid = _grid_line(runs)
-    for ax, attr, xlabel in ((axes[0], "fits", "model fits"), (axes[1], "seconds", "wall-clock seconds")):
-        for strategy, (xs, mean, low, high) in curves(runs, attr).items():
-            (line,) = ax.plot(xs, mean, label=strategy, drawstyle="steps-post", linewidth=1.8)
-            ax.fill_between(xs, low, high, step="post", alpha=0.18, color=line.get_color())
-        if grid is not None:
-            ax.axhline(grid, color="black", linestyle="--", linewidth=1, label="grid's best")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(f"best {ctx.label} so far ({_axis_note(ctx, log)})")
-        if log:
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3, which="both")
-    axes[0].legend(loc="best", fontsize=8)
-    fig.suptitle(f"{ctx.study}: best-so-far {ctx.metric}, mean over repeats (band: worst to best repeat)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    draw_png(runs, ctx, path, log=log, grid=_grid_line(runs))
 
 
 def _plotly_figure(runs: Sequence[StrategyRun], ctx: Context, attr: str, xlabel: str, *, log: bool) -> Any:
     import plotly.graph_objects as go
     from plotly.colors import qualitative
 
+    from search.compare._figure import legend_label
+
     fig = go.Figure()
     for i, (strategy, (xs, mean, low, high)) in enumerate(curves(runs, attr).items()):
         color = qualitative.Plotly[i % len(qualitative.Plotly)]
-        fig.add_trace(go.Scatter(x=xs, y=high, line={"width": 0, "shape": "hv", "color": color}, showlegend=False,
-                                 legendgroup=strategy, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=xs, y=low, line={"width": 0, "shape": "hv", "color": color}, fill="tonexty",
-                                 opacity=0.2, showlegend=False, legendgroup=strategy, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=xs, y=mean, name=strategy, legendgroup=strategy,
+        if sum(1 for r in runs if r.strategy == strategy) > 1:  # no spread to show for one repeat
+            fig.add_trace(go.Scatter(x=xs, y=high, line={"width": 0, "shape": "hv", "color": color},
+                                     showlegend=False, legendgroup=strategy, hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=xs, y=low, line={"width": 0, "shape": "hv", "color": color},
+                                     fill="tonexty", opacity=0.2, showlegend=False, legendgroup=strategy,
+                                     hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=xs, y=mean, name=legend_label(strategy, runs), legendgroup=strategy,
                                  line={"shape": "hv", "color": color, "width": 2}))
     grid = _grid_line(runs)
     if grid is not None:

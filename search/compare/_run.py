@@ -60,7 +60,7 @@ class Comparison:
     label: str = ""  # what the values are: accuracy, mse, ...
 
 
-Progress = Callable[[str, int, int, int], None]  # (label, repeat, fits done, fits planned)
+Progress = Callable[[str, int, int, int, "float | None"], None]  # (label, repeat, fits done, planned, best so far)
 
 
 def _grid_configs(study: Study) -> int:
@@ -122,14 +122,35 @@ def _start_pool(workers: int, threads: int | None) -> None:
             Parallel(n_jobs=workers)(delayed(_warm)(threads, os.getpid()) for _ in range(2 * workers))
 
 
-def _watch(path: Path, planned: int, label: str, repeat: int, progress: Progress | None) -> Callable[[], None]:
-    """Report the fit log's line count every half second until the returned stop() is called."""
+def _best_in_log(path: Path, folds: int, scoring: Any) -> float | None:
+    """The best config value among configs whose every fit is in the fit log (None before any)."""
+    import json
+
+    scores: dict[str, list[float]] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a line being written
+        scores.setdefault(event["key"], []).append(float(event["score"]))
+    means = [sum(v) / len(v) for v in scores.values() if len(v) >= folds]
+    means = [m for m in means if m == m]
+    return scoring.value(max(means)) if means else None
+
+
+def _watch(path: Path, planned: int, label: str, repeat: int, progress: Progress | None, *, folds: int,
+           scoring: Any) -> Callable[[], None]:
+    """Report the fit log's line count and best value every half second until the returned stop() is called."""
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.wait(0.5):
             n = path.read_text().count("\n") if path.exists() else 0
-            progress(label, repeat, n, planned)  # type: ignore[misc]
+            progress(label, repeat, n, planned, _best_in_log(path, folds, scoring))  # type: ignore[misc]
 
     if progress is None:
         return lambda: None
@@ -180,8 +201,7 @@ def run_comparison(study: Study, options: CompareOptions, *, progress: Progress 
     from search.compare._evaluate import Setup, scoring_for
     from search.compare._estimator import make_estimator
     from search.compare._mlflow import ComparisonRun
-    from search.compare._report import Context, grid_targets, summary_rows, write_report
-    from search.compare._strategies import StrategyRun, run_grid, run_proposer
+    from search.compare._report import Context, summary_rows, write_report
     from search.models import value
     from search.data import dataset_for
 
@@ -200,10 +220,6 @@ def run_comparison(study: Study, options: CompareOptions, *, progress: Progress 
                   dataset.y_test, scoring, workers=workers)
     comparison = Comparison(study, strategies, budget, n_configs * folds, setup.folds, workers, report_dir,
                             tracking_uri=tracking_uri, experiment=experiment, label=scoring.label)
-    fit_dir = report_dir / "fits"
-    fit_dir.mkdir(parents=True, exist_ok=True)
-    for old in fit_dir.glob("*.jsonl"):
-        old.unlink()
     mlflow_run = ComparisonRun(tracking_uri, experiment, study.name, {
         "strategies": ",".join(strategies), "repeats": options.repeats, "budget": str(budget),
         "workers": workers, "grid_configs": n_configs, "grid_fits": n_configs * folds, "folds": setup.folds,
@@ -213,31 +229,143 @@ def run_comparison(study: Study, options: CompareOptions, *, progress: Progress 
     comparison.parent_run_id = mlflow_run.run_id
     ctx = Context(study.name, study.metric, scoring.label, study.direction, str(budget), workers, setup.folds,
                   n_configs * folds)
+    plan = _Plan(study, comparison, setup, estimator, scoring, base_seed, options.repeats, epochs,
+                 dataset.info.sha256, progress)
     try:
-        _start_pool(workers, threads)
-        for repeat in range(options.repeats):
-            seed = base_seed + repeat
-            repeat_setup = replace(setup, estimator=estimator(seed))
-            for strategy in strategies:
-                log = fit_dir / f"{strategy}-r{repeat}.jsonl"
-                run_setup = replace(repeat_setup, log_path=str(log))
-                run = StrategyRun(strategy, repeat, seed, study.direction)
-                stop = _watch(log, _planned(strategy, budget, n_configs * folds, setup.folds, epochs), strategy,
-                              repeat, progress)
-                try:
-                    if strategy == "grid":
-                        run_grid(run_setup, study.space, study.spec.grid.points, run)
-                    else:
-                        run_proposer(run_setup, study.space, budget, run)
-                finally:
-                    stop()
-                comparison.runs.append(run)
-                mlflow_run.log_strategy(run, target=grid_targets(comparison.runs).get(repeat), fit_log=str(log))
-            # the report so far after every repeat: a long comparison stopped early still leaves one
+        with _sigterm_as_interrupt():
+            _compare_all(plan, mlflow_run, ctx, threads)
+        mlflow_run.finish(comparison.summary, comparison.files)
+    except KeyboardInterrupt:
+        _stop_pool()
+        if comparison.runs:  # a partial report of the finished strategy runs
             comparison.files = write_report(comparison.runs, ctx, report_dir)
             comparison.summary = summary_rows(comparison.runs)
-        mlflow_run.finish(comparison.summary, comparison.files)
+        mlflow_run.client.set_tag(mlflow_run.run_id, "interrupted",
+                                  f"after {len(comparison.runs)} finished strategy run(s)")
+        mlflow_run.finish(comparison.summary, comparison.files, status="KILLED")
+        raise
     except BaseException as exc:
+        _stop_pool()
         mlflow_run.fail(f"{type(exc).__name__}: {exc}")
         raise
     return comparison
+
+
+@dataclass
+class _Plan:
+    """What the loop over repeats and strategies needs."""
+
+    study: Study
+    comparison: Comparison
+    setup: Any
+    estimator: Callable[[int], Any]
+    scoring: Any
+    base_seed: int
+    repeats: int
+    epochs: int
+    data_sha256: str
+    progress: Progress | None
+
+    def key(self, strategy: str, repeat: int) -> str:
+        from search.compare._resume import fingerprint
+
+        c = self.comparison
+        return fingerprint(spec=self.study.spec.to_dict(), data=self.data_sha256, budget=str(c.budget),
+                           seed=self.base_seed + repeat, workers=c.workers, strategy=strategy, folds=c.folds)
+
+
+def _compare_all(plan: _Plan, mlflow_run: Any, ctx: Any, threads: int | None) -> None:
+    """Every repeat of every strategy (a finished one read back from disk), the report after each repeat."""
+    from search.compare._report import grid_targets, summary_rows, write_report
+    from search.compare._resume import load_finished
+
+    c = plan.comparison
+    fit_dir = c.report_dir / "fits"
+    fit_dir.mkdir(parents=True, exist_ok=True)
+    pool_started = False
+    for repeat in range(plan.repeats):
+        for strategy in c.strategies:
+            run = load_finished(c.report_dir, strategy, repeat, plan.key(strategy, repeat))
+            if run is None:
+                if not pool_started:
+                    _start_pool(c.workers, threads)
+                    pool_started = True
+                run = _fit_one(plan, strategy, repeat, fit_dir / f"{strategy}-r{repeat}.jsonl")
+            else:
+                run.note = (run.note + "; " if run.note else "") + "resumed: read from an earlier compare"
+            c.runs.append(run)
+            mlflow_run.log_strategy(run, target=grid_targets(c.runs).get(repeat),
+                                    fit_log=str(fit_dir / f"{strategy}-r{repeat}.jsonl"))
+        # the report so far after every repeat: a long comparison stopped early still leaves one
+        c.files = write_report(c.runs, ctx, c.report_dir)
+        c.summary = summary_rows(c.runs)
+
+
+def _fit_one(plan: _Plan, strategy: str, repeat: int, log: Path) -> Any:
+    """Run one strategy for one repeat, from a fresh fit log; saved for a later resume once finished."""
+    from search.compare._resume import save_finished
+    from search.compare._strategies import StrategyRun, run_grid, run_proposer
+
+    c, study = plan.comparison, plan.study
+    seed = plan.base_seed + repeat
+    log.unlink(missing_ok=True)
+    run_setup = replace(plan.setup, estimator=plan.estimator(seed), log_path=str(log))
+    run = StrategyRun(strategy, repeat, seed, study.direction)
+    stop = _watch(log, _planned(strategy, c.budget, c.grid_fits, c.folds, plan.epochs), strategy, repeat,
+                  plan.progress, folds=c.folds, scoring=plan.scoring)
+    try:
+        if strategy == "grid":
+            run_grid(run_setup, study.space, study.spec.grid.points, run)
+        else:
+            run_proposer(run_setup, study.space, c.budget, run)
+    finally:
+        stop()
+    save_finished(c.report_dir, run, plan.key(strategy, repeat))
+    return run
+
+
+class _sigterm_as_interrupt:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt in the main thread while a comparison runs.
+
+    Both also set :data:`search.compare._evaluate.INTERRUPTED`: an interrupt that lands inside
+    a TensorFlow op comes back wrapped in a TensorFlow error, which a fit would otherwise
+    score as a failed fit (NaN) and carry on.
+    """
+
+    def __enter__(self) -> None:
+        import signal
+
+        from search.compare._evaluate import INTERRUPTED
+
+        INTERRUPTED.clear()
+        self._saved: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._saved[signum] = signal.signal(signum, self._raise)
+
+    @staticmethod
+    def _raise(signum: int, frame: Any) -> None:
+        from search.compare._evaluate import INTERRUPTED
+
+        INTERRUPTED.set()
+        if frame is not None and (frame.f_code.co_name == "__del__" or frame.f_code.co_filename.endswith("weakref.py")):
+            return  # raised in a garbage-collector callback it would be printed and lost; the next fit stops
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+
+
+def _stop_pool() -> None:
+    """Kill joblib's worker processes now (an interrupted notebook cell must leave none behind)."""
+    try:
+        from joblib.externals.loky import reusable_executor
+
+        executor = getattr(reusable_executor, "_executor", None)  # None when no pool was started
+        if executor is not None:
+            executor.shutdown(wait=False, kill_workers=True)
+    except Exception:  # noqa: BLE001, S110 - nothing started, or already gone
+        pass

@@ -1,14 +1,18 @@
 """The study's best config becomes a served model: retrained, tested once, exported, logged.
 
-The best config is retrained with the trial's seed on the trial's split; training
-is deterministic on CPU, so this is the trial's model (the card records both the
-trial's objective and the retrained one). Only this model ever sees the test split.
+``export.refit: train+validation`` (the default, like ``GridSearchCV(refit=True)``)
+retrains the best config with the trial's seed on every non-test row (the training
+and validation rows, standardized with their own statistics) for the epochs the
+trial needed (its best epoch), without early stopping: nothing is held out any more.
+``export.refit: train`` retrains it on the trial's own split; training is deterministic
+on CPU, so that is the trial's model. The card records which rows trained the model
+and keeps the trial's own reproducible score. Only this model ever sees the test split.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,33 @@ class BestModel:
     registered_version: str | None = None
 
 
+SELECTION_RULE = ("the best objective value among COMPLETE trials; ties broken by the lower validation "
+                  "loss at the trial's best epoch, then by the earlier trial")
+REFIT_NOTES = {
+    "train+validation": "retrained on the training and validation rows (every non-test row), like "
+                        "GridSearchCV(refit=True), for the trial's best epoch count, without early stopping; "
+                        "trial_value is the trial's own reproducible score (its seed, on its split)",
+    "train": "retrained on the trial's own training rows with its seed: the trial's model, reproduced",
+}
+
+
+def refit_plan(best: TrialRecord, dataset: Any, refit: str) -> tuple[dict[str, Any], Any, int]:
+    """The config, the dataset and the number of rows the exported model trains on."""
+    if refit == "train":
+        return dict(best.config), dataset, len(dataset.splits[0].x_train)
+    from search.data import Split
+
+    config = dict(best.config)
+    epoch = best.attrs.get("best_epoch")
+    if isinstance(epoch, int):
+        config["epochs"] = epoch + 1  # the epochs its trial needed; nothing left to stop early on
+    config["patience"] = 0
+    first = dataset.splits[0]
+    mean, variance = dataset.pool_stats if dataset.pool_stats is not None else (None, None)
+    pooled = Split(dataset.x_pool, dataset.y_pool, first.x_val, first.y_val, mean, variance)
+    return config, replace(dataset, splits=(pooled,)), len(dataset.x_pool)
+
+
 def export_dir_for(study: Study, override: str | None = None) -> Path:
     """``--export-dir``, else the study's ``export.dir``, else ``models/<name>`` (relative to the cwd)."""
     return Path(override or study.spec.export.dir or f"models/{study.name}").resolve()
@@ -47,13 +78,16 @@ def export_best(study: Study, best: TrialRecord, dataset: Any, *, train_seed: in
     import_tensorflow_quietly()  # only now: the run's own process needs TensorFlow for the export alone
     from search.training import evaluate, train_config
 
-    result = train_config(best.config, dataset, model_kind=study.spec.model, metric=study.metric,
+    refit = study.spec.export.refit
+    config, data, rows = refit_plan(best, dataset, refit)
+    result = train_config(config, data, model_kind=study.spec.model, metric=study.metric,
                           direction=study.direction, seed=train_seed, keep_model=True,
                           search_path=study.base_dir)
     if result.model is None:
         raise TuneforgeError(f"retraining the best trial #{best.number} failed: {result.error}")
     split = dataset.splits[0]
-    validation = evaluate(result.model, split.x_val, split.y_val)
+    # validation rows trained a train+validation refit: its scores there are no estimate of anything
+    validation = evaluate(result.model, split.x_val, split.y_val) if refit == "train" else {}
     test = evaluate(result.model, dataset.x_test, dataset.y_test) if len(dataset.x_test) else {}
     info = dataset.info
     card = {
@@ -61,7 +95,11 @@ def export_best(study: Study, best: TrialRecord, dataset: Any, *, train_seed: in
         "trial": best.number,
         "config": best.config,
         "objective": {"metric": study.metric, "direction": study.direction, "trial_value": best.value,
-                      "retrained_value": result.objective},
+                      "trial_val_loss": best.attrs.get("val_loss"),
+                      "retrained_value": result.objective if refit == "train" else None},
+        "selection": SELECTION_RULE,
+        "refit": {"rows": refit, "n_rows": rows, "epochs": int(config.get("epochs", 0)) or None,
+                  "note": REFIT_NOTES[refit]},
         "metrics": {"validation": validation, "test": test},
         "task": info.task,
         "input_shape": list(info.input_shape),

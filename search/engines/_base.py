@@ -112,10 +112,20 @@ class Engine(ABC):
         return best_of(self.trials(), self.direction)
 
 
+def tie_loss(trial: TrialRecord) -> float:
+    """The trial's validation loss at its best epoch (``attrs["val_loss"]``), +inf when unknown."""
+    loss = trial.attrs.get("val_loss")
+    return float(loss) if isinstance(loss, (int, float)) and loss == loss else float("inf")
+
+
 def best_of(trials: list[TrialRecord], direction: str) -> TrialRecord | None:
-    """The best complete trial (earliest on ties), or ``None``."""
+    """The best complete trial, or ``None``.
+
+    Ties on the objective (common on small validation splits: several trials at
+    val_accuracy 1.0) go to the lower validation loss, then to the earliest trial.
+    """
     complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
     if not complete:
         return None
     sign = 1.0 if direction == "maximize" else -1.0
-    return max(complete, key=lambda t: (sign * t.value, -t.number))  # type: ignore[operator]
+    return max(complete, key=lambda t: (sign * t.value, -tie_loss(t), -t.number))  # type: ignore[operator]

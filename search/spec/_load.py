@@ -10,8 +10,9 @@ from typing import Any
 import pydantic
 
 from search.data.catalog import CATALOG
+from search.spec._aliases import normalise_names
 from search.spec._models import StudySpec
-from search.spec._rules import check_parameters, resolve_objective
+from search.spec._rules import parameter_errors, resolve_objective
 from spaces import Document, Fixed, SearchSpace, SpecError, TuneforgeError, did_you_mean, read_document
 from spaces.core._errors import PathPart
 
@@ -27,6 +28,7 @@ class Study:
     direction: str
     source: str | None = None
     root: str | None = None  # folder relative paths resolve against (default: the file's folder)
+    aliases: tuple[tuple[str, str], ...] = ()  # the course's names renamed: (("n_hidden", "n_layers"), ...)
 
     @property
     def name(self) -> str:
@@ -67,9 +69,42 @@ def _input_path(loc: Sequence[Any], data: Any, *, missing: bool) -> tuple[PathPa
     return tuple(kept)
 
 
-def _translate(exc: pydantic.ValidationError, data: Any, prefix: tuple[PathPart, ...] = ()) -> TuneforgeError:
+class StudyErrors(SpecError):
+    """Every independent error of one study file; each is one line of the message."""
+
+    def __init__(self, errors: Sequence[TuneforgeError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, path=first.path, source=first.source, line=first.line, hint=first.hint)
+        self.errors = list(errors)
+
+    def located(self, *, source: str | None = None, line: int | None = None,
+                prefix: Sequence[PathPart] = ()) -> TuneforgeError:
+        for error in self.errors:
+            error.located(source=source, prefix=prefix)
+        return self
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+def _one(errors: list[TuneforgeError]) -> TuneforgeError:
+    return errors[0] if len(errors) == 1 else StudyErrors(errors)
+
+
+def _translate_all(exc: pydantic.ValidationError, data: Any) -> list[TuneforgeError]:
+    """One error per independent field (grouped by section and key), the deepest of each group."""
+    groups: dict[tuple[PathPart, ...], list[Any]] = {}
+    for e in exc.errors():
+        key = _input_path(e["loc"], data, missing=e["type"] == "missing")[:2]
+        groups.setdefault(key, []).append(e)
+    return [_translate(errors, data) for errors in groups.values()]
+
+
+def _translate(errors: Any, data: Any, prefix: tuple[PathPart, ...] = ()) -> TuneforgeError:
     """The deepest pydantic error (the union member the user meant) as a TuneforgeError with its path."""
-    located = [(_input_path(e["loc"], data, missing=e["type"] == "missing"), e) for e in exc.errors()]
+    if isinstance(errors, pydantic.ValidationError):
+        errors = errors.errors()
+    located = [(_input_path(e["loc"], data, missing=e["type"] == "missing"), e) for e in errors]
     rel, err = max(located, key=lambda pair: len(pair[0]))  # max keeps the first of equals
     loc = prefix + rel
     cause = (err.get("ctx") or {}).get("error")
@@ -94,32 +129,67 @@ def _translate(exc: pydantic.ValidationError, data: Any, prefix: tuple[PathPart,
 
 
 def study_from_dict(data: Mapping[str, Any], *, source: str | None = None, doc: Document | None = None) -> Study:
-    """Validate plain study data (from a file or from the study storage)."""
-    data = dict(data)
+    """Validate plain study data (from a file or from the study storage); reports every error at once."""
+    data, aliases, errors = normalise_names(data)
     if "name" not in data and source:
         data["name"] = Path(source).stem.replace("_", "-")
     try:
+        spec = None
         if "space" not in data:
-            raise SpecError("is required: declare the search space", path=("space",))
-        try:
-            spec = StudySpec.model_validate(data)
-        except pydantic.ValidationError as exc:
-            raise _translate(exc, data) from None
-        space = _full_space(spec)
-        builtin = not isinstance(spec.model, pydantic.BaseModel)
-        try:
-            check_parameters(space, builtin_model=builtin)
-        except TuneforgeError as exc:
-            prefix: tuple[PathPart, ...] = ("fixed",) if exc.path and exc.path[0] in spec.fixed else ("space",)
-            raise exc.located(prefix=prefix) from None
-        task = spec.task
-        if task is None and isinstance(spec.data.dataset, str):
-            task = CATALOG[spec.data.dataset].task
+            errors.append(SpecError("is required: declare the search space", path=("space",)))
+        else:
+            try:
+                spec = StudySpec.model_validate(data)
+            except pydantic.ValidationError as exc:
+                errors.extend(_translate_all(exc, data))
+                errors.extend(_space_errors(data, errors))
+        if spec is None or errors:
+            raise _one(errors or [SpecError("is invalid", path=())])
+        study = _checked(spec, errors)
+        if errors:
+            raise _one(errors)
+    except TuneforgeError as exc:
+        for error in getattr(exc, "errors", [exc]):
+            error.located(source=source, line=doc.line_of(_written(error.path, aliases)) if doc else None)
+        raise exc.located(source=source) from None
+    return Study(spec=spec, space=study[0], task=study[1], metric=study[2], direction=study[3], source=source,
+                 aliases=aliases)
+
+
+def _space_errors(data: Mapping[str, Any], found: list[TuneforgeError]) -> list[TuneforgeError]:
+    """The space's own rule breaks when only other sections failed (so one run shows them all)."""
+    if any(e.path[:1] in (("space",), ("fixed",), ("model",)) for e in found):
+        return []
+    try:
+        space = SearchSpace.from_dict(data["space"])
+    except TuneforgeError:
+        return []
+    builtin = not isinstance(data.get("model"), Mapping)
+    return [e.located(prefix=("space",)) for e in parameter_errors(space, builtin_model=builtin)]
+
+
+def _written(path: tuple[PathPart, ...], aliases: tuple[tuple[str, str], ...]) -> tuple[PathPart, ...]:
+    """The path as the file spells it (``space.n_hidden`` for ``space.n_layers``), to find its line."""
+    back = {new: old for old, new in aliases}
+    return tuple(back.get(p, p) if i == 1 and isinstance(p, str) else p for i, p in enumerate(path))
+
+
+def _checked(spec: StudySpec, errors: list[TuneforgeError]) -> tuple[SearchSpace, str | None, str, str]:
+    """The full space, task, metric and direction; the rule breaks go to ``errors``."""
+    space = _full_space(spec)
+    builtin = not isinstance(spec.model, pydantic.BaseModel)
+    for exc in parameter_errors(space, builtin_model=builtin):
+        prefix: tuple[PathPart, ...] = ("fixed",) if exc.path and exc.path[0] in spec.fixed else ("space",)
+        errors.append(exc.located(prefix=prefix))
+    task = spec.task
+    if task is None and isinstance(spec.data.dataset, str):
+        task = CATALOG[spec.data.dataset].task
+    metric, direction = "", ""
+    try:
         metric, direction = resolve_objective(spec.objective.metric, spec.objective.direction, task)
     except TuneforgeError as exc:
-        line = doc.line_of(exc.path) if doc else None
-        raise exc.located(source=source, line=line) from None
-    return Study(spec=spec, space=space, task=task, metric=metric, direction=direction, source=source)
+        errors.append(exc)
+    return space, task, metric, direction
 
 
 def _full_space(spec: StudySpec) -> SearchSpace:

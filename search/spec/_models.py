@@ -136,7 +136,7 @@ class SearchSection(_Section):
 
     engine: Engine = "optuna"
     algorithm: Algorithm | None = None
-    pruner: Pruner = "median"
+    pruner: Pruner | None = None  # median for optuna; none for keras_tuner and grid (they cannot prune)
     trials: int = Field(default=20, ge=1, le=100_000)
     timeout: float | None = None
     workers: int = Field(default=1, ge=1, le=256)
@@ -160,6 +160,16 @@ class SearchSection(_Section):
                 f"the {self.engine} engine runs {', '.join(allowed)}, but got algorithm {self.algorithm!r}",
                 path=("algorithm",),
                 hint="pick one of those or change the engine",
+            )
+        if self.pruner is None:
+            object.__setattr__(self, "pruner", "median" if self.engine == "optuna" else "none")
+        elif self.engine != "optuna" and self.pruner != "none":
+            raise SpecError(
+                f"the {self.engine} engine cannot use pruner {self.pruner!r}: only Optuna trials are "
+                f"stopped by a pruner ({'Keras Tuner oracles ignore it, so nothing would ever be pruned' if self.engine == 'keras_tuner' else 'GridSearchCV fits every config to the end'})",
+                path=("pruner",),
+                hint="remove `pruner` (or write pruner: none); for early stopping of weak trials with Keras "
+                     "Tuner use algorithm: hyperband, or use engine: optuna",
             )
         return self
 
@@ -185,9 +195,15 @@ class TrackingSpec(_Section):
 
 
 class ExportSpec(_Section):
-    """Where the best model goes (default: ``models/<study name>``)."""
+    """Where the best model goes (default: ``models/<study name>``) and which rows retrain it.
+
+    ``refit: train+validation`` (the default, like ``GridSearchCV(refit=True)``) retrains the
+    best config on every non-test row for the epochs its trial needed; ``refit: train``
+    retrains it on the trial's own training rows (the trial's model, reproduced).
+    """
 
     dir: str | None = None
+    refit: Literal["train+validation", "train"] = "train+validation"
 
 
 class StudySpec(BaseModel):

@@ -67,26 +67,39 @@ def _extremes(param: Param) -> list[tuple[Any, tuple[str | int, ...]]]:
 
 def check_parameters(space: SearchSpace, *, builtin_model: bool) -> None:
     """Every known name takes only values its rule accepts; built-in models know every name."""
+    for error in parameter_errors(space, builtin_model=builtin_model):
+        raise error
+
+
+def parameter_errors(space: SearchSpace, *, builtin_model: bool) -> list[SpecError]:
+    """The rule breaks of every parameter (at most one per parameter), in declaration order."""
+    errors = []
     for param in space:
-        rule = RULES.get(param.name)
-        if rule is None:
-            if builtin_model:
-                known = ", ".join(RULES)
-                raise SpecError(
-                    "is not a parameter the built-in models use",
-                    path=(param.name,),
-                    hint=did_you_mean(param.name, RULES) or f"known: {known}; or use model: {{builder: ...}}",
-                )
-            continue
-        if not builtin_model and not rule.training:
-            continue
-        if rule.integer and isinstance(param, Float):
-            raise SpecError(f"must be {rule.text}, so declare it as type: int", path=(param.name, "type"))
-        for value, where in _extremes(param):
-            if not rule.check(value):
-                raise SpecError(
-                    f"must be {rule.text}, but the space allows {value!r}", path=(param.name, *where)
-                )
+        error = _parameter_error(param, builtin_model=builtin_model)
+        if error is not None:
+            errors.append(error)
+    return errors
+
+
+def _parameter_error(param: Param, *, builtin_model: bool) -> SpecError | None:
+    rule = RULES.get(param.name)
+    if rule is None:
+        if builtin_model:
+            known = ", ".join(RULES)
+            return SpecError(
+                "is not a parameter the built-in models use",
+                path=(param.name,),
+                hint=did_you_mean(param.name, RULES) or f"known: {known}; or use model: {{builder: ...}}",
+            )
+        return None
+    if not builtin_model and not rule.training:
+        return None
+    if rule.integer and isinstance(param, Float):
+        return SpecError(f"must be {rule.text}, so declare it as type: int", path=(param.name, "type"))
+    for value, where in _extremes(param):
+        if not rule.check(value):
+            return SpecError(f"must be {rule.text}, but the space allows {value!r}", path=(param.name, *where))
+    return None
 
 
 def resolve_objective(metric: str | None, direction: str | None, task: str | None) -> tuple[str, str]:

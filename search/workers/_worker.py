@@ -89,6 +89,8 @@ def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, train_seed:
             observer.on_trial_lost(info, "interrupted")
         raise
     attrs = {"epochs": result.epochs_trained, "n_params": result.n_params, "seconds": round(result.seconds, 3)}
+    if "val_loss" in result.best_metrics:  # best_of breaks ties on the objective by it
+        attrs.update(val_loss=float(result.best_metrics["val_loss"]), best_epoch=result.best_epoch)
     if result.error:
         attrs["error"] = result.error
     engine.finish(ticket, result.state, result.objective, attrs)
