@@ -11,6 +11,7 @@ from typing import Any
 from search.engines import TrialRecord, best_of
 from search.driver._best import BestModel, export_best, export_dir_for
 from search.driver._data import dataset_for
+from search.driver._finished import exported_best, finished_trials
 from search.driver._plan import RunPlan
 from search.driver._prepare import StudyMismatchError, prepare_run, stored_study
 from search.spec import Study
@@ -124,6 +125,27 @@ def _keras_tuner_chief(study: Study, plan: RunPlan) -> Any:
     return chief
 
 
+def _rerun_finished(study: Study, options: RunOptions, plan: RunPlan, trials: list[TrialRecord], *,
+                    start: float) -> RunOutcome:
+    """A finished study's outcome: its best model from the export, exported (and logged) only if missing."""
+    best = best_of(trials, study.direction)
+    if best is None or not options.export:
+        return RunOutcome(plan, trials, None, time.time() - start)
+    directory = export_dir_for(study, options.export_dir)
+    best_model = exported_best(study, best, directory)
+    if best_model is None:
+        from tracking import mlflow_log
+
+        dataset = dataset_for(study)
+        plan = prepare_run(study, storage_url=plan.storage_url, tracking_uri=plan.tracking_uri, trials=plan.budget,
+                           timeout=None, seed=options.seed, workers=0, data_sha256=dataset.info.sha256)
+        client = mlflow_log.client_for(plan.tracking_uri)
+        best_model = export_best(study, best, dataset, train_seed=plan.train_seed, directory=directory,
+                                 tracking=(client, plan.parent_run_id))
+        client.set_terminated(plan.parent_run_id, status="FINISHED")
+    return RunOutcome(plan, trials, best_model, time.time() - start)
+
+
 def run_study(study: Study, options: RunOptions,
               progress: Callable[[RunPlan, list[TrialRecord]], None] | None = None) -> RunOutcome:
     """Run (or resume) a study with local worker processes and export its best model."""
@@ -145,6 +167,9 @@ def run_study(study: Study, options: RunOptions,
         )
     storage_url = resolve_storage_url(options.storage)
     tracking_uri = resolve_tracking_uri(options.tracking_uri or study.spec.tracking.uri)
+    finished = finished_trials(study, storage_url, tracking_uri, trials=options.trials, seed=options.seed)
+    if finished is not None:  # the budget is spent: answer without booting a worker (issue 20)
+        return _rerun_finished(study, options, *finished, start=start)
     slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
     supervisor = Supervisor(slots, workdir() / "logs" / study.name)
     supervisor.boot()  # the workers import TensorFlow meanwhile, then wait for the plan
