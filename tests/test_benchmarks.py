@@ -41,6 +41,8 @@ def test_machine_and_matmul_peak(ratios):
     info = ratios.machine()
     assert int(info["cores"]) >= 1 and info["tensorflow"] and info["keras"] and info["cpu"]
     assert len(info["load"].split()) == 3
+    assert info["flags"] and info["flags"] == ratios.cpu_flags()
+    assert ("avx512f" in info["flags"].split()) != info["flags"].endswith("(no AVX-512)")
     gflops = ratios.matmul_gflops(256, 3)
     assert math.isfinite(gflops) and gflops > 0
 
@@ -65,6 +67,17 @@ def test_trainer_and_plain_fit_learn_the_same_thing(ratios, digits):
     assert rate > 0 and params == trainer.n_params
     with pytest.raises(ValueError, match="at least 2 epochs"):
         ratios._per_epoch(0.0, [1.0], 10)
+
+
+def test_tuned_fit_is_fit_with_32_steps_per_call_and_xla_and_learns_as_much(ratios, digits):
+    (row,) = ratios.trainer_vs_fit(digits, [64], (1,), 2, config=SMALL, same_batches=False, tuned=(64,))
+    assert len(row.trainer) == len(row.plain) == len(row.tuned) == 1
+    tuned = row.tuned[0]
+    assert tuned.samples_per_s > 0 and tuned.n_params == row.trainer[0].n_params
+    assert tuned.val_accuracy == pytest.approx(row.plain[0].val_accuracy, abs=0.05)
+    assert row.ratio("tuned") == pytest.approx(row.trainer[0].samples_per_s / tuned.samples_per_s)
+    model = ratios._plain_model(digits, {**SMALL, "batch_size": 64, "epochs": 1}, 0, **ratios.TUNED_FIT)
+    assert model.steps_per_execution == 32 and model.jit_compile is True
 
 
 def test_study_and_bare_loops_train_the_same_configs(ratios, tmp_path, capsys):
