@@ -16,7 +16,9 @@ machine slows both sides; the machine and its load average are printed with the 
    shuffles its own way, so their accuracies differ by seed noise; a third run per seed,
    plain ``fit`` fed exactly the trainer's batches (same initial weights, same rows in the
    same order), leaves only the difference in how the two loops compute.
-2. A tuneforge study (``studies/digits_mlp.yaml``: TPE, median pruner, 30 trials, 1 worker,
+2. A short study (8 trials of ``studies/digits_mlp.yaml`` at 5 epochs, 1 worker, storage, MLflow
+   and the export on) vs a bare Keras ``fit`` loop training the same configs plus one refit of the
+   best (the export's retraining): the fixed cost of a user's first studies. Then a tuneforge study (``studies/digits_mlp.yaml``: TPE, median pruner, 30 trials, 1 worker,
    study storage and MLflow on, ``tuneforge run --no-export`` in a fresh process) vs a bare
    loop training the configs that study trained (pruned ones for the epochs they ran; no
    storage, no tracking; a fresh process too, so both pay Python and TensorFlow start-up).
@@ -318,8 +320,9 @@ class StudyRun:
         return max(t["end"] for t in self.trials) - min(t["start"] for t in self.trials)
 
 
-def run_study(study: dict, folder: Path) -> StudyRun:
-    """``tuneforge run STUDY --no-export`` with its own TUNEFORGE_HOME (study storage + local MLflow store)."""
+def run_study(study: dict, folder: Path, export: bool = False) -> StudyRun:
+    """``tuneforge run STUDY --no-export`` (``export``: with the export, to ``folder/model``) with its own
+    TUNEFORGE_HOME (study storage + local MLflow store)."""
     import yaml
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -331,7 +334,8 @@ def run_study(study: dict, folder: Path) -> StudyRun:
     storage = f"journal:{home / 'optuna.journal'}"
     started = time.time()
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "search.cli", "run", str(path), "--no-export",
+    export_args = ["--export-dir", str(folder / "model")] if export else ["--no-export"]
+    proc = subprocess.run([sys.executable, "-m", "search.cli", "run", str(path), *export_args,
                            "--storage", storage], cwd=folder, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
@@ -355,12 +359,14 @@ def _trained(storage_url: str, name: str) -> list[dict]:
     return out
 
 
-def bare_loop(study_path: Path, trials: list[dict], seed: int, mode: str) -> tuple[float, list[float | None]]:
+def bare_loop(study_path: Path, trials: list[dict], seed: int, mode: str,
+              refit: dict | None = None) -> tuple[float, list[float | None]]:
     """Train ``trials``' configs in a fresh process with no storage or tracking; (wall seconds, objectives).
 
-    ``mode``: "fit" (Keras ``fit`` + ``EarlyStopping``, by hand) or "trainer" (tuneforge's ``train_config``).
+    ``mode``: "fit" (Keras ``fit`` + ``EarlyStopping``, by hand) or "trainer" (tuneforge's ``train_config``);
+    ``refit``: then train this config (the best trial's) once more, as an export does; its objective last.
     """
-    job = {"study": str(study_path), "seed": seed, "mode": mode,
+    job = {"study": str(study_path), "seed": seed, "mode": mode, "refit": refit,
            "configs": [{**t["config"], "epochs": t["epochs"]} if t["state"] == "PRUNED" else t["config"]
                        for t in trials]}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
@@ -378,7 +384,7 @@ def bare_loop(study_path: Path, trials: list[dict], seed: int, mode: str) -> tup
 
 
 def _bare_loop_main(job_path: str) -> None:
-    """The bare loop's process: load the data once, train every config, print the objectives as JSON."""
+    """The bare loop's process: load the data once, train every config (and the refit), print the objectives."""
     job = json.loads(Path(job_path).read_text())
     _, keras = _tf()
     from search.models import build_model, compile_model, value
@@ -388,13 +394,11 @@ def _bare_loop_main(job_path: str) -> None:
 
     study = load_study(job["study"])
     dataset = dataset_for(study)
-    objectives: list[float | None] = []
-    for config in job["configs"]:
+
+    def fit(config: dict) -> float | None:
         if job["mode"] == "trainer":
-            result = train_config(config, dataset, model_kind=study.spec.model, metric=study.metric,
-                                  direction=study.direction, seed=job["seed"], search_path=study.base_dir)
-            objectives.append(result.objective)
-            continue
+            return train_config(config, dataset, model_kind=study.spec.model, metric=study.metric,
+                                direction=study.direction, seed=job["seed"], search_path=study.base_dir).objective
         keras.backend.clear_session()
         keras.utils.set_random_seed(job["seed"])
         split, info = dataset.splits[0], dataset.info
@@ -409,7 +413,11 @@ def _bare_loop_main(job_path: str) -> None:
         history = model.fit(split.x_train, split.y_train, validation_data=(split.x_val, split.y_val),
                             epochs=int(value(config, "epochs")), batch_size=int(value(config, "batch_size")),
                             verbose=0, callbacks=callbacks).history[study.metric]
-        objectives.append(float(max(history) if mode == "max" else min(history)))
+        return float(max(history) if mode == "max" else min(history))
+
+    objectives = [fit(config) for config in job["configs"]]
+    if job.get("refit") is not None:  # the best trial's config once more, as the export retrains it
+        objectives.append(fit(job["refit"]))
     print(json.dumps(objectives))
 
 
@@ -422,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Fast-trial ratios (issue 9), measured side by side.")
     parser.add_argument("--quick", action="store_true", help="a smoke version of every row (small budgets)")
     parser.add_argument("--bare-loop", metavar="JOB", help=argparse.SUPPRESS)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["trainer", "study", "workers", "gflops"],
+    parser.add_argument("--skip", nargs="*", default=[], choices=["trainer", "short", "study", "workers", "gflops"],
                         help="rows to leave out")
     args = parser.parse_args(argv)
     if args.bare_loop:
@@ -470,8 +478,10 @@ def main(argv: list[str] | None = None) -> None:
                 emit(f"batch {row.batch} samples/s: trainer vs tuned fit (steps_per_execution=32, jit_compile=True)",
                      f"{t:,.0f} (1st epoch {first:.1f} s)", f"{tuned_rate:,.0f} (1st epoch {tuned_first:.1f} s)",
                      f"{row.ratio('tuned'):.2f}x", ">= 1.2x")
+                tuned_sd = statistics.stdev(s.val_accuracy for s in row.tuned) if len(row.tuned) > 1 else 0.0
                 emit("  final val accuracy, trainer vs tuned fit (mean over seeds)",
-                     f"{statistics.mean(s.val_accuracy for s in row.trainer):.4f}", f"{tuned_acc:.4f}",
+                     f"{statistics.mean(s.val_accuracy for s in row.trainer):.4f}",
+                     f"{tuned_acc:.4f} (seed-to-seed sd {100 * tuned_sd:.2f} points)",
                      f"{100 * (statistics.mean(s.val_accuracy for s in row.trainer) - tuned_acc):+.2f} points",
                      "within the seed-to-seed spread")
             ta = statistics.mean(s.val_accuracy for s in row.trainer)
@@ -488,6 +498,17 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="tuneforge-ratios-") as tmp:
         folder = Path(tmp)
+        if "short" not in args.skip:
+            study = digits_study(4 if quick else 8, 1, epochs=3 if quick else 5)
+            study["name"] = "bench-digits-short"
+            run = run_study(study, folder / "short", export=True)
+            path = run.folder / f"{study['name']}.yaml"
+            complete = [t for t in run.trials if t["state"] == "COMPLETE"]
+            best = max(complete, key=lambda t: t["value"])["config"] if complete else None
+            bare, _ = bare_loop(path, run.trials, study["search"]["seed"], "fit", refit=best)
+            emit(f"{len(run.trials)}-trial digits study ({study['fixed']['epochs']} epochs, 1 worker, storage + "
+                 f"MLflow + export) vs bare loop (Keras fit, the same configs + 1 refit)",
+                 f"{run.seconds:.1f} s ({run.phases})", f"{bare:.1f} s", f"{run.seconds / bare:.2f}x", "<= 1.10x")
         if "study" not in args.skip:
             n = 6 if quick else 30
             study = digits_study(n, 1, epochs=5 if quick else None)

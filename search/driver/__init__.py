@@ -108,6 +108,32 @@ class _StudyReporter:
             self.client.set_tag(self.plan.parent_run_id, "report_error", f"{type(exc).__name__}: {exc}"[:500])
 
 
+class _TensorFlowWarmUp:
+    """Imports TensorFlow on a background thread once the workers have booted, for the export at the end.
+
+    The run's own process needs TensorFlow only to retrain and export the best model;
+    importing it then added seconds to every run's end. It starts once a trial has
+    finished (the workers' own imports are over by then, so it competes with none).
+    The quiet import points the process's stderr at a scratch file while it lasts: the
+    progress bar may skip a frame, and every path that prints an error joins it first.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+
+    def once_a_trial_finished(self, trials: list[TrialRecord]) -> None:
+        if self._thread is None and any(t.state is not TrialState.RUNNING for t in trials):
+            from search._quiet import import_tensorflow_quietly
+
+            self._thread = threading.Thread(target=import_tensorflow_quietly, name="tuneforge-import-tf", daemon=True)
+            self._thread.start()
+
+    def join(self) -> None:
+        """Wait for the import (it silences the process's stderr meanwhile: join before printing errors)."""
+        if self._thread is not None:
+            self._thread.join()
+
+
 def _sweep(client: Any, plan: RunPlan, trials: list[TrialRecord], reason: str) -> None:
     from tracking import mlflow_log
 
@@ -191,17 +217,22 @@ def run_study(study: Study, options: RunOptions,
                 mlflow_log.fail_run(client, trial.mlflow_run_id, reason)
 
     report_study = _StudyReporter(client, plan, study)
+    warm_up = _TensorFlowWarmUp() if options.export else None
 
     def tick() -> None:
         trials = records()
         if progress is not None:
             progress(plan, trials)
         report_study.maybe_refresh(trials)
+        if warm_up is not None:
+            warm_up.once_a_trial_finished(trials)
 
     try:
         report = supervisor.run(plan, tick=tick, on_lost=on_lost,
                                 **(chief.supervisor_hooks() if chief is not None else {}))
     except BaseException:
+        if warm_up is not None:
+            warm_up.join()
         _sweep(client, plan, records(), "interrupted before it finished")
         client.set_terminated(plan.parent_run_id, status="KILLED")
         raise
@@ -210,13 +241,20 @@ def run_study(study: Study, options: RunOptions,
             chief.stop()
     trials = records()
     _sweep(client, plan, trials, "its worker stopped before it finished")
-    report_study.finish(trials)
     best = best_of(trials, study.direction)
     best_model = None
-    if best is not None and options.export:
-        best_model = export_best(study, best, dataset, train_seed=plan.train_seed,
-                                 directory=export_dir_for(study, options.export_dir),
-                                 tracking=(client, plan.parent_run_id))
+    final_report = threading.Thread(target=report_study.finish, args=(trials,), name="tuneforge-final-report",
+                                    daemon=True)
+    final_report.start()  # the final report (plots) and the export's retraining overlap: neither needs the other
+    try:
+        if warm_up is not None:
+            warm_up.join()
+        if best is not None and options.export:
+            best_model = export_best(study, best, dataset, train_seed=plan.train_seed,
+                                     directory=export_dir_for(study, options.export_dir),
+                                     tracking=(client, plan.parent_run_id))
+    finally:
+        final_report.join()
     client.set_terminated(plan.parent_run_id, status="FINISHED")
     return RunOutcome(plan, trials, best_model, time.time() - start, report.deaths)
 
