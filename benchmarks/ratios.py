@@ -6,7 +6,8 @@
 Rows (every figure is a ratio of two things measured in this same run, so a busy
 machine slows both sides; the machine and its load average are printed with the table):
 
-1. Trainer vs plain ``model.fit``: samples/s at batch 32, 128, 512 on a 784-256-256-10
+1. Trainer vs plain ``model.fit`` (and, at batch 32 and 128, vs the "tuned fit": ``fit`` compiled
+   with ``steps_per_execution=32, jit_compile=True``): samples/s at batch 32, 128, 512 on a 784-256-256-10
    MLP (relu, adam 1e-3) on ``mnist_5k`` (4,000 training / 1,000 validation rows),
    validating every epoch as a trial does. Trainer: ``search.training.fit_split`` (its own
    settings); plain: the same model compiled with Keras defaults and ``fit``. samples/s =
@@ -15,7 +16,9 @@ machine slows both sides; the machine and its load average are printed with the 
    shuffles its own way, so their accuracies differ by seed noise; a third run per seed,
    plain ``fit`` fed exactly the trainer's batches (same initial weights, same rows in the
    same order), leaves only the difference in how the two loops compute.
-2. A tuneforge study (``studies/digits_mlp.yaml``: TPE, median pruner, 30 trials, 1 worker,
+2. A short study (8 trials of ``studies/digits_mlp.yaml`` at 5 epochs, 1 worker, storage, MLflow
+   and the export on) vs a bare Keras ``fit`` loop training the same configs plus one refit of the
+   best (the export's retraining): the fixed cost of a user's first studies. Then a tuneforge study (``studies/digits_mlp.yaml``: TPE, median pruner, 30 trials, 1 worker,
    study storage and MLflow on, ``tuneforge run --no-export`` in a fresh process) vs a bare
    loop training the configs that study trained (pruned ones for the epochs they ran; no
    storage, no tracking; a fresh process too, so both pay Python and TensorFlow start-up).
@@ -26,7 +29,8 @@ machine slows both sides; the machine and its load average are printed with the 
    12 points of about 2 s each, the last trial of one worker running alone (the other idle)
    moved the ratio between 1.33x and 1.94x from run to run; 24 points halve that tail's weight.
 4. Training GFLOP/s at batch 128 (6 x parameters x training samples/s, trainer settings,
-   no validation) vs the measured float32 matrix-product GFLOP/s (``tf.matmul``).
+   no validation) vs the measured float32 matrix-product GFLOP/s (``tf.matmul``), with the CPU's
+   vector flags (the issue's 45% bar is for an AVX-512 machine).
 """
 
 from __future__ import annotations
@@ -70,8 +74,25 @@ def machine() -> dict[str, str]:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
-    return {"cores": str(cores), "cpu": model, "python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "load": load_average()}
+    return {"cores": str(cores), "cpu": model, "flags": cpu_flags(), "python": platform.python_version(),
+            "tensorflow": tf.__version__, "keras": keras.__version__, "load": load_average()}
+
+
+VECTOR_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "avx512_vnni", "amx_bf16",
+                "amx_tile")
+
+
+def cpu_flags() -> str:
+    """The CPU's vector-math flags (AVX2, FMA, AVX-512, AMX) from /proc/cpuinfo; "no AVX-512" said aloud."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                shown = [f for f in VECTOR_FLAGS if f in have]
+                return " ".join(shown) + ("" if "avx512f" in have else " (no AVX-512)")
+    except OSError:
+        pass
+    return "unknown"
 
 
 def load_average() -> str:
@@ -138,8 +159,12 @@ def fit_trainer(dataset: Any, config: dict, batch: int, epochs: int, seed: int) 
     return FitSample(rate, first, watch.history[-1]["val_accuracy"], int(model.count_params()))
 
 
-def _plain_model(dataset: Any, config: dict, seed: int) -> Any:
-    """The trainer's model for ``config`` and ``seed`` (same initial weights), compiled with Keras defaults."""
+TUNED_FIT = {"steps_per_execution": 32, "jit_compile": True}  # the "tuned fit" baseline of issue 20
+
+
+def _plain_model(dataset: Any, config: dict, seed: int, **compile_settings: Any) -> Any:
+    """The trainer's model for ``config`` and ``seed`` (same initial weights), compiled with Keras defaults
+    (or ``compile_settings``, e.g. :data:`TUNED_FIT`)."""
     _, keras = _tf()
     from search.models import build_model, compile_model
 
@@ -149,18 +174,19 @@ def _plain_model(dataset: Any, config: dict, seed: int) -> Any:
     stats = (split.mean, split.variance) if split.mean is not None else None
     model = build_model("mlp", config, task=info.task, input_shape=info.input_shape, n_outputs=info.n_outputs,
                         stats=stats)
-    compile_model(model, config, task=info.task)  # Keras defaults: 1 step per call, jit_compile="auto"
+    compile_model(model, config, task=info.task, **compile_settings)  # default: 1 step per call, jit "auto"
     return model
 
 
-def fit_plain(dataset: Any, config: dict, batch: int, epochs: int, seed: int) -> FitSample:
-    """The same model compiled with Keras defaults and a plain ``model.fit`` (validation every epoch)."""
+def fit_plain(dataset: Any, config: dict, batch: int, epochs: int, seed: int, tuned: bool = False) -> FitSample:
+    """The same model compiled with Keras defaults (``tuned``: :data:`TUNED_FIT`) and a plain ``model.fit``
+    (validation every epoch)."""
     _, keras = _tf()
     split = dataset.splits[0]
     ends: list[float] = []
     timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
     start = time.perf_counter()
-    model = _plain_model(dataset, config, seed)
+    model = _plain_model(dataset, config, seed, **(TUNED_FIT if tuned else {}))
     history = model.fit(split.x_train, split.y_train, validation_data=(split.x_val, split.y_val), epochs=epochs,
                         batch_size=batch, shuffle=True, verbose=0, callbacks=[timer])
     rate, first = _per_epoch(start, ends, len(split.x_train))
@@ -196,11 +222,14 @@ class SpeedRow:
     batch: int
     trainer: list[FitSample] = field(default_factory=list)
     plain: list[FitSample] = field(default_factory=list)
+    tuned: list[FitSample] = field(default_factory=list)  # fit with TUNED_FIT (steps_per_execution=32, XLA)
     same_batches: list[float] = field(default_factory=list)  # plain fit's final val accuracy on the trainer's batches
 
-    def ratio(self) -> float:
-        """Median over seeds of (trainer samples/s / plain samples/s), each pair run back to back."""
-        return statistics.median(t.samples_per_s / p.samples_per_s for t, p in zip(self.trainer, self.plain))
+    def ratio(self, baseline: str = "plain") -> float:
+        """Median over seeds of (trainer samples/s / baseline samples/s), each pair run back to back;
+        ``baseline`` is "plain" (Keras defaults) or "tuned" (:data:`TUNED_FIT`)."""
+        other = self.plain if baseline == "plain" else self.tuned
+        return statistics.median(t.samples_per_s / p.samples_per_s for t, p in zip(self.trainer, other))
 
     def accuracy_gap_points(self) -> float:
         """Mean final validation accuracy, trainer minus plain, in percentage points."""
@@ -209,19 +238,21 @@ class SpeedRow:
 
 
 def trainer_vs_fit(dataset: Any, batches: list[int], seeds: tuple[int, ...], epochs: int,
-                   config: dict = MLP, same_batches: bool = True) -> list[SpeedRow]:
-    """Interleaved trainer / plain fits, one of each per (seed, batch); with ``same_batches``, also plain fit
-    fed the trainer's batches (accuracy only: one ``fit`` call per epoch is not a speed baseline)."""
+                   config: dict = MLP, same_batches: bool = True, tuned: tuple[int, ...] = ()) -> list[SpeedRow]:
+    """Interleaved trainer / plain fits, one of each per (seed, batch), and a tuned fit for the batches in
+    ``tuned``; with ``same_batches``, also plain fit fed the trainer's batches (accuracy only: one ``fit``
+    call per epoch is not a speed baseline)."""
     rows = {b: SpeedRow(b) for b in batches}
     fit_trainer(dataset, config, 128, 2, 0)  # warm TensorFlow up (kernels, thread pools) for both sides
     for seed in seeds:
         for batch in batches:
-            first_plain = seed % 2 == 1  # alternate the order: load changes hit both sides alike
-            if first_plain:
-                rows[batch].plain.append(fit_plain(dataset, config, batch, epochs, seed))
-            rows[batch].trainer.append(fit_trainer(dataset, config, batch, epochs, seed))
-            if not first_plain:
-                rows[batch].plain.append(fit_plain(dataset, config, batch, epochs, seed))
+            sides = [("trainer", lambda: fit_trainer(dataset, config, batch, epochs, seed)),
+                     ("plain", lambda: fit_plain(dataset, config, batch, epochs, seed))]
+            if batch in tuned:
+                sides.append(("tuned", lambda: fit_plain(dataset, config, batch, epochs, seed, tuned=True)))
+            shift = seed % len(sides)  # rotate the order: load changes hit every side alike
+            for name, fit in sides[shift:] + sides[:shift]:
+                getattr(rows[batch], name).append(fit())
             if same_batches:
                 rows[batch].same_batches.append(fit_plain_same_batches(dataset, config, batch, epochs, seed))
     return list(rows.values())
@@ -289,8 +320,9 @@ class StudyRun:
         return max(t["end"] for t in self.trials) - min(t["start"] for t in self.trials)
 
 
-def run_study(study: dict, folder: Path) -> StudyRun:
-    """``tuneforge run STUDY --no-export`` with its own TUNEFORGE_HOME (study storage + local MLflow store)."""
+def run_study(study: dict, folder: Path, export: bool = False) -> StudyRun:
+    """``tuneforge run STUDY --no-export`` (``export``: with the export, to ``folder/model``) with its own
+    TUNEFORGE_HOME (study storage + local MLflow store)."""
     import yaml
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -302,7 +334,8 @@ def run_study(study: dict, folder: Path) -> StudyRun:
     storage = f"journal:{home / 'optuna.journal'}"
     started = time.time()
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "search.cli", "run", str(path), "--no-export",
+    export_args = ["--export-dir", str(folder / "model")] if export else ["--no-export"]
+    proc = subprocess.run([sys.executable, "-m", "search.cli", "run", str(path), *export_args,
                            "--storage", storage], cwd=folder, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
@@ -326,12 +359,14 @@ def _trained(storage_url: str, name: str) -> list[dict]:
     return out
 
 
-def bare_loop(study_path: Path, trials: list[dict], seed: int, mode: str) -> tuple[float, list[float | None]]:
+def bare_loop(study_path: Path, trials: list[dict], seed: int, mode: str,
+              refit: dict | None = None) -> tuple[float, list[float | None]]:
     """Train ``trials``' configs in a fresh process with no storage or tracking; (wall seconds, objectives).
 
-    ``mode``: "fit" (Keras ``fit`` + ``EarlyStopping``, by hand) or "trainer" (tuneforge's ``train_config``).
+    ``mode``: "fit" (Keras ``fit`` + ``EarlyStopping``, by hand) or "trainer" (tuneforge's ``train_config``);
+    ``refit``: then train this config (the best trial's) once more, as an export does; its objective last.
     """
-    job = {"study": str(study_path), "seed": seed, "mode": mode,
+    job = {"study": str(study_path), "seed": seed, "mode": mode, "refit": refit,
            "configs": [{**t["config"], "epochs": t["epochs"]} if t["state"] == "PRUNED" else t["config"]
                        for t in trials]}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
@@ -349,7 +384,7 @@ def bare_loop(study_path: Path, trials: list[dict], seed: int, mode: str) -> tup
 
 
 def _bare_loop_main(job_path: str) -> None:
-    """The bare loop's process: load the data once, train every config, print the objectives as JSON."""
+    """The bare loop's process: load the data once, train every config (and the refit), print the objectives."""
     job = json.loads(Path(job_path).read_text())
     _, keras = _tf()
     from search.models import build_model, compile_model, value
@@ -359,13 +394,11 @@ def _bare_loop_main(job_path: str) -> None:
 
     study = load_study(job["study"])
     dataset = dataset_for(study)
-    objectives: list[float | None] = []
-    for config in job["configs"]:
+
+    def fit(config: dict) -> float | None:
         if job["mode"] == "trainer":
-            result = train_config(config, dataset, model_kind=study.spec.model, metric=study.metric,
-                                  direction=study.direction, seed=job["seed"], search_path=study.base_dir)
-            objectives.append(result.objective)
-            continue
+            return train_config(config, dataset, model_kind=study.spec.model, metric=study.metric,
+                                direction=study.direction, seed=job["seed"], search_path=study.base_dir).objective
         keras.backend.clear_session()
         keras.utils.set_random_seed(job["seed"])
         split, info = dataset.splits[0], dataset.info
@@ -380,7 +413,11 @@ def _bare_loop_main(job_path: str) -> None:
         history = model.fit(split.x_train, split.y_train, validation_data=(split.x_val, split.y_val),
                             epochs=int(value(config, "epochs")), batch_size=int(value(config, "batch_size")),
                             verbose=0, callbacks=callbacks).history[study.metric]
-        objectives.append(float(max(history) if mode == "max" else min(history)))
+        return float(max(history) if mode == "max" else min(history))
+
+    objectives = [fit(config) for config in job["configs"]]
+    if job.get("refit") is not None:  # the best trial's config once more, as the export retrains it
+        objectives.append(fit(job["refit"]))
     print(json.dumps(objectives))
 
 
@@ -393,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Fast-trial ratios (issue 9), measured side by side.")
     parser.add_argument("--quick", action="store_true", help="a smoke version of every row (small budgets)")
     parser.add_argument("--bare-loop", metavar="JOB", help=argparse.SUPPRESS)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["trainer", "study", "workers", "gflops"],
+    parser.add_argument("--skip", nargs="*", default=[], choices=["trainer", "short", "study", "workers", "gflops"],
                         help="rows to leave out")
     args = parser.parse_args(argv)
     if args.bare_loop:
@@ -401,8 +438,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     quick = args.quick
     info = machine()
-    print(f"machine: {info['cores']} cores, {info['cpu']}; Python {info['python']}, TensorFlow {info['tensorflow']}, "
-          f"Keras {info['keras']}; load average at start {info['load']}", flush=True)
+    print(f"machine: {info['cores']} cores, {info['cpu']} [{info['flags']}]; Python {info['python']}, "
+          f"TensorFlow {info['tensorflow']}, Keras {info['keras']}; load average at start {info['load']}", flush=True)
     rows: list[tuple[str, str, str, str, str]] = []  # figure, tuneforge, baseline, ratio, bar
 
     def emit(*row: str) -> None:
@@ -416,14 +453,15 @@ def main(argv: list[str] | None = None) -> None:
         mnist = load_data("mnist_5k", test=0, validation=0.2)
         rate, params = training_samples_per_s(mnist, 128, 3 if quick else 8)
         achieved = 6 * params * rate / 1e9
-        emit("training GFLOP/s at batch 128 (6 x params x samples/s) vs float32 matmul peak",
-             f"{achieved:.1f} GFLOP/s ({rate:,.0f} samples/s)", f"{peak:.1f} GFLOP/s",
-             f"{achieved / peak:.1%}", ">= 30%")
+        emit(f"training GFLOP/s at batch 128 (6 x params x samples/s) vs float32 matmul peak; CPU flags: "
+             f"{info['flags']}", f"{achieved:.1f} GFLOP/s ({rate:,.0f} samples/s)", f"{peak:.1f} GFLOP/s",
+             f"{achieved / peak:.1%}", ">= 45% on an AVX-512 machine" if "no AVX-512" not in info["flags"]
+             else "(45% bar is for AVX-512; not this machine)")
 
     if "trainer" not in args.skip:
         mnist = load_data("mnist_5k", test=0, validation=0.2)
         epochs = 3 if quick else 8
-        speed = trainer_vs_fit(mnist, [32, 128, 512], SEEDS[:1] if quick else SEEDS, epochs)
+        speed = trainer_vs_fit(mnist, [32, 128, 512], SEEDS[:1] if quick else SEEDS, epochs, tuned=(32, 128))
         bars = {32: ">= 2.0x", 128: ">= 1.3x", 512: "(none)"}
         for row in speed:
             p = statistics.median(s.samples_per_s for s in row.plain)
@@ -433,6 +471,19 @@ def main(argv: list[str] | None = None) -> None:
                  f"{t:,.0f} (1st epoch {first:.1f} s)",
                  f"{p:,.0f} (1st epoch {statistics.median(s.first_epoch_s for s in row.plain):.1f} s)",
                  f"{row.ratio():.2f}x", bars[row.batch])
+            if row.tuned:
+                tuned_rate = statistics.median(s.samples_per_s for s in row.tuned)
+                tuned_first = statistics.median(s.first_epoch_s for s in row.tuned)
+                tuned_acc = statistics.mean(s.val_accuracy for s in row.tuned)
+                emit(f"batch {row.batch} samples/s: trainer vs tuned fit (steps_per_execution=32, jit_compile=True)",
+                     f"{t:,.0f} (1st epoch {first:.1f} s)", f"{tuned_rate:,.0f} (1st epoch {tuned_first:.1f} s)",
+                     f"{row.ratio('tuned'):.2f}x", ">= 1.2x")
+                tuned_sd = statistics.stdev(s.val_accuracy for s in row.tuned) if len(row.tuned) > 1 else 0.0
+                emit("  final val accuracy, trainer vs tuned fit (mean over seeds)",
+                     f"{statistics.mean(s.val_accuracy for s in row.trainer):.4f}",
+                     f"{tuned_acc:.4f} (seed-to-seed sd {100 * tuned_sd:.2f} points)",
+                     f"{100 * (statistics.mean(s.val_accuracy for s in row.trainer) - tuned_acc):+.2f} points",
+                     "within the seed-to-seed spread")
             ta = statistics.mean(s.val_accuracy for s in row.trainer)
             pa = statistics.mean(s.val_accuracy for s in row.plain)
             spread = statistics.stdev(s.val_accuracy for s in row.plain) if len(row.plain) > 1 else 0.0
@@ -447,6 +498,17 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="tuneforge-ratios-") as tmp:
         folder = Path(tmp)
+        if "short" not in args.skip:
+            study = digits_study(4 if quick else 8, 1, epochs=3 if quick else 5)
+            study["name"] = "bench-digits-short"
+            run = run_study(study, folder / "short", export=True)
+            path = run.folder / f"{study['name']}.yaml"
+            complete = [t for t in run.trials if t["state"] == "COMPLETE"]
+            best = max(complete, key=lambda t: t["value"])["config"] if complete else None
+            bare, _ = bare_loop(path, run.trials, study["search"]["seed"], "fit", refit=best)
+            emit(f"{len(run.trials)}-trial digits study ({study['fixed']['epochs']} epochs, 1 worker, storage + "
+                 f"MLflow + export) vs bare loop (Keras fit, the same configs + 1 refit)",
+                 f"{run.seconds:.1f} s ({run.phases})", f"{bare:.1f} s", f"{run.seconds / bare:.2f}x", "<= 1.10x")
         if "study" not in args.skip:
             n = 6 if quick else 30
             study = digits_study(n, 1, epochs=5 if quick else None)

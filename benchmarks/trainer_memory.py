@@ -7,7 +7,13 @@ next trial's ``clear_session``) and again after an explicit ``gc.collect()``.
 ``--keep-custom-gradients`` turns off the trainer's clean-up of TensorFlow's global
 gradient registry, to show the per-trial growth it prevents.
 
+First it measures how the in-graph loop holds a split (``--split-dataset``, mnist_5k by
+default, its rows repeated ``--split-repeat`` times to be large enough to see): RSS added by making the split's tensors, against the
+split's own bytes, and the same for ``tf.constant`` copies (what the loop did before
+issue 20: every split held twice).
+
     .venv/bin/python benchmarks/trainer_memory.py [--trials 50] [--epochs 3] [--keep-custom-gradients]
+                                                  [--split-dataset mnist_5k]
 """
 
 from __future__ import annotations
@@ -53,13 +59,49 @@ def config_for(i: int, epochs: int) -> dict:
     }
 
 
+def split_hold(dataset_name: str, repeat: int) -> None:
+    """Print the RSS the split's tensors add: the trainer's (shared) against ``tf.constant`` copies.
+
+    The split is the data set's first split with its rows repeated ``repeat`` times (made
+    the data module's way): large enough that freed heap pages the allocator reuses
+    cannot hide a copy.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from search.data import Split
+    from search.data._split import _take
+    from search.training._loop import split_tensors
+
+    process = psutil.Process()
+    first = load_data(dataset_name).splits[0]
+    tiled = [_take(np.concatenate([a] * repeat), slice(None)) for a in (first.x_train, first.y_train, first.x_val,
+                                                                          first.y_val)]
+    split = Split(*tiled, first.mean, first.variance)
+    size = sum(a.nbytes for a in tiled) / MiB
+    gc.collect()
+    before = process.memory_info().rss
+    shared = split_tensors(split)
+    trainer = (process.memory_info().rss - before) / MiB
+    before = process.memory_info().rss
+    copies = [tf.constant(a) for a in tiled]
+    copied = (process.memory_info().rss - before) / MiB
+    print(f"{dataset_name} split 0 x {repeat}: arrays {size:.0f} MiB; the trainer's tensors add {trainer:+.0f} MiB "
+          f"RSS; tf.constant copies (the loop before issue 20) add {copied:+.0f} MiB")
+    del shared, copies, split, tiled
+    gc.collect()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--keep-custom-gradients", action="store_true",
                         help="skip the trainer's clean-up of TensorFlow's gradient registry (shows the leak it fixes)")
+    parser.add_argument("--split-dataset", default="mnist_5k", help="the data set of the split-hold line")
+    parser.add_argument("--split-repeat", type=int, default=16, help="its rows repeated this many times")
     args = parser.parse_args()
+    split_hold(args.split_dataset, args.split_repeat)
     if args.keep_custom_gradients:
         import search.training._trainer as trainer
 

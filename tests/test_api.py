@@ -12,7 +12,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from search.engines.optuna import open_storage
+from search.storage import get_storage
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,7 @@ def test_run_a_dict_study_on_a_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert set(frame["state"]) == {"COMPLETE"} and all(frame["epochs"] == 4)
     assert {"units", "learning_rate"} <= set(frame["params"][0])
 
-    stored = optuna.load_study(study_name="wine-api", storage=open_storage(storage))
+    stored = optuna.load_study(study_name="wine-api", storage=get_storage(storage))
     assert result.best is not None
     assert result.best.value == stored.best_value
     assert stored.trials[result.best.number].value == stored.best_value

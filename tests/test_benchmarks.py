@@ -41,6 +41,8 @@ def test_machine_and_matmul_peak(ratios):
     info = ratios.machine()
     assert int(info["cores"]) >= 1 and info["tensorflow"] and info["keras"] and info["cpu"]
     assert len(info["load"].split()) == 3
+    assert info["flags"] and info["flags"] == ratios.cpu_flags()
+    assert ("avx512f" in info["flags"].split()) != info["flags"].endswith("(no AVX-512)")
     gflops = ratios.matmul_gflops(256, 3)
     assert math.isfinite(gflops) and gflops > 0
 
@@ -65,6 +67,17 @@ def test_trainer_and_plain_fit_learn_the_same_thing(ratios, digits):
     assert rate > 0 and params == trainer.n_params
     with pytest.raises(ValueError, match="at least 2 epochs"):
         ratios._per_epoch(0.0, [1.0], 10)
+
+
+def test_tuned_fit_is_fit_with_32_steps_per_call_and_xla_and_learns_as_much(ratios, digits):
+    (row,) = ratios.trainer_vs_fit(digits, [64], (1,), 2, config=SMALL, same_batches=False, tuned=(64,))
+    assert len(row.trainer) == len(row.plain) == len(row.tuned) == 1
+    tuned = row.tuned[0]
+    assert tuned.samples_per_s > 0 and tuned.n_params == row.trainer[0].n_params
+    assert tuned.val_accuracy == pytest.approx(row.plain[0].val_accuracy, abs=0.05)
+    assert row.ratio("tuned") == pytest.approx(row.trainer[0].samples_per_s / tuned.samples_per_s)
+    model = ratios._plain_model(digits, {**SMALL, "batch_size": 64, "epochs": 1}, 0, **ratios.TUNED_FIT)
+    assert model.steps_per_execution == 32 and model.jit_compile is True
 
 
 def test_study_and_bare_loops_train_the_same_configs(ratios, tmp_path, capsys):
@@ -100,3 +113,37 @@ def test_grid_study_gives_both_worker_counts_the_same_configs(ratios):
     for doc in (one, two):
         study = study_from_dict(doc, source="<bench>")
         assert spaces.grid_size(study.space) == 4
+
+
+@pytest.fixture(scope="module")
+def time_to_target():
+    spec = importlib.util.spec_from_file_location("tuneforge_bench_ttt", ROOT / "benchmarks" / "time_to_target.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def test_time_to_target_figures_come_from_the_finished_trials(time_to_target):
+    side = time_to_target.Side(100.0, [(10.0, "PRUNED", None), (20.0, "COMPLETE", 0.91), (30.0, "COMPLETE", 0.97),
+                                       (50.0, "COMPLETE", 0.99), (60.0, "FAIL", None)])
+    assert side.time_to(0.97) == 30.0 and side.time_to(0.995) is None
+    assert side.best_by(25.0) == 0.91 and side.best_by(100.0) == 0.99 and side.best_by(5.0) is None
+    assert side.per_hour() == pytest.approx(5 / 100 * 3600)
+
+
+def test_the_hand_written_script_searches_the_same_study_and_logs_every_trial_to_mlflow(time_to_target, tmp_path):
+    pytest.importorskip("optuna_integration")
+    import mlflow
+
+    study = time_to_target.study_for("digits", 3, 2, 1)
+    assert study["search"]["workers"] == 1 and study["search"]["pruner"] == "median" and "export" not in study
+    hand = time_to_target.run_hand(study, tmp_path / "hand")
+    assert [state for _, state, _ in hand.trials] == ["COMPLETE", "COMPLETE"]
+    assert all(0.0 <= value <= 1.0 for _, _, value in hand.trials)  # 1 epoch: maybe no better than chance
+    assert 0 < hand.trials[0][0] <= hand.trials[1][0] <= hand.seconds
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'hand' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(study["name"])
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.data.metrics["val_accuracy"] for r in runs) == sorted(v for _, _, v in hand.trials)

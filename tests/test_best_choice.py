@@ -11,13 +11,13 @@ import pytest
 
 from search.driver import load_records
 from search.engines import TrialRecord, best_of
-from search.engines.optuna import open_storage
+from search.storage import get_storage
 from search.states import TrialState
 
 
 def tied_storage(url: str, name: str, trials: list[tuple[float, float | None]], direction: str) -> None:
     """A real Optuna storage holding COMPLETE trials (value, val_loss), as workers write them."""
-    study = optuna.create_study(study_name=name, storage=open_storage(url), direction=direction)
+    study = optuna.create_study(study_name=name, storage=get_storage(url), direction=direction)
     for value, loss in trials:
         trial = study.ask()
         trial.set_user_attr("config", json.dumps({"units": 8}))

@@ -132,8 +132,22 @@ def _stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _readonly(mean), _readonly(var)
 
 
+ALIGN = 64  # bytes: TensorFlow's CPU kernels use a buffer in place only at this alignment
+
+
+def _aligned_like(a: np.ndarray) -> np.ndarray:
+    """An uninitialised C-contiguous array like ``a`` whose data starts on an :data:`ALIGN`-byte boundary."""
+    buffer = np.empty(a.nbytes + ALIGN, dtype=np.uint8)
+    offset = -buffer.ctypes.data % ALIGN
+    return buffer[offset:offset + a.nbytes].view(a.dtype).reshape(a.shape)
+
+
 def _take(a: np.ndarray, index: np.ndarray) -> np.ndarray:
-    return _readonly(np.ascontiguousarray(a[index]))
+    """``a[index]``, contiguous, aligned (the trainer wraps it as a tensor without a copy), read-only."""
+    rows = a[index]
+    out = _aligned_like(rows)
+    out[...] = rows
+    return _readonly(out)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from typing import Any
 from search.engines import TrialRecord, best_of, engine_class
 from search.driver._best import BestModel, export_best, export_dir_for
 from search.data import dataset_for
+from search.driver._finished import exported_best, finished_trials
 from search.driver._prepare import StudyMismatchError, prepare_run
 from search.storage import stored_study
 from search.workers._plan import RunPlan
@@ -111,12 +112,59 @@ class _StudyReporter:
             self.client.set_tag(self.plan.parent_run_id, "report_error", f"{type(exc).__name__}: {exc}"[:500])
 
 
+class _TensorFlowWarmUp:
+    """Imports TensorFlow on a background thread once the workers have booted, for the export at the end.
+
+    The run's own process needs TensorFlow only to retrain and export the best model;
+    importing it then added seconds to every run's end. It starts once a trial has
+    finished (the workers' own imports are over by then, so it competes with none).
+    The quiet import points the process's stderr at a scratch file while it lasts: the
+    progress bar may skip a frame, and every path that prints an error joins it first.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+
+    def once_a_trial_finished(self, trials: list[TrialRecord]) -> None:
+        if self._thread is None and any(t.state is not TrialState.RUNNING for t in trials):
+            from search._quiet import import_tensorflow_quietly
+
+            self._thread = threading.Thread(target=import_tensorflow_quietly, name="tuneforge-import-tf", daemon=True)
+            self._thread.start()
+
+    def join(self) -> None:
+        """Wait for the import (it silences the process's stderr meanwhile: join before printing errors)."""
+        if self._thread is not None:
+            self._thread.join()
+
+
 def _sweep(client: Any, plan: RunPlan, trials: list[TrialRecord], reason: str) -> None:
     from tracking import mlflow_log
 
     running = {t.number for t in trials if t.state is TrialState.RUNNING}
     mlflow_log.fail_orphan_runs(client, plan.experiment_id, plan.parent_run_id, running_trials=running,
                                 reason=reason, finished_runs=mlflow_log.finished_runs_of(trials))
+
+
+def _rerun_finished(study: Study, options: RunOptions, plan: RunPlan, trials: list[TrialRecord], *,
+                    start: float) -> RunOutcome:
+    """A finished study's outcome: its best model from the export, exported (and logged) only if missing."""
+    best = best_of(trials, study.direction)
+    if best is None or not options.export:
+        return RunOutcome(plan, trials, None, time.time() - start)
+    directory = export_dir_for(study, options.export_dir)
+    best_model = exported_best(study, best, directory)
+    if best_model is None:
+        from tracking import mlflow_log
+
+        dataset = dataset_for(study)
+        plan = prepare_run(study, storage_url=plan.storage_url, tracking_uri=plan.tracking_uri, trials=plan.budget,
+                           timeout=None, seed=options.seed, workers=0, data_sha256=dataset.info.sha256)
+        client = mlflow_log.client_for(plan.tracking_uri)
+        best_model = export_best(study, best, dataset, train_seed=plan.train_seed, directory=directory,
+                                 tracking=(client, plan.parent_run_id))
+        client.set_terminated(plan.parent_run_id, status="FINISHED")
+    return RunOutcome(plan, trials, best_model, time.time() - start)
 
 
 def run_study(study: Study, options: RunOptions,
@@ -135,6 +183,9 @@ def run_study(study: Study, options: RunOptions,
     storage_url = resolve_storage_url(options.storage)
     tracking_uri = resolve_tracking_uri(options.tracking_uri or study.spec.tracking.uri)
     mlflow_log.check_server(tracking_uri)  # an unreachable server is refused before the storage is written
+    finished = finished_trials(study, storage_url, tracking_uri, trials=options.trials, seed=options.seed)
+    if finished is not None:  # the budget is spent: answer without booting a worker
+        return _rerun_finished(study, options, *finished, start=start)
     slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
     from search.driver._capacity import trials_left
 
@@ -160,17 +211,22 @@ def run_study(study: Study, options: RunOptions,
                 mlflow_log.fail_run(client, trial.mlflow_run_id, reason)
 
     report_study = _StudyReporter(client, plan, study)
+    warm_up = _TensorFlowWarmUp() if options.export else None
 
     def tick() -> None:
         trials = records()
         if progress is not None:
             progress(plan, trials)
         report_study.maybe_refresh(trials)
+        if warm_up is not None:
+            warm_up.once_a_trial_finished(trials)
 
     try:
         report = executor.run(plan, tick=tick, on_lost=on_lost, retry_lost=not engine.retries_lost,
                               **(chief.executor_hooks() if chief is not None else {}))
     except BaseException:
+        if warm_up is not None:
+            warm_up.join()
         _sweep(client, plan, records(), "interrupted before it finished")
         client.set_terminated(plan.parent_run_id, status="KILLED")
         raise
@@ -179,13 +235,20 @@ def run_study(study: Study, options: RunOptions,
             chief.stop()
     trials = records()
     _sweep(client, plan, trials, "its worker stopped before it finished")
-    report_study.finish(trials)
     best = best_of(trials, study.direction)
     best_model = None
-    if best is not None and options.export:
-        best_model = export_best(study, best, dataset, train_seed=plan.train_seed,
-                                 directory=export_dir_for(study, options.export_dir),
-                                 tracking=(client, plan.parent_run_id))
+    final_report = threading.Thread(target=report_study.finish, args=(trials,), name="tuneforge-final-report",
+                                    daemon=True)
+    final_report.start()  # the final report (plots) and the export's retraining overlap: neither needs the other
+    try:
+        if warm_up is not None:
+            warm_up.join()
+        if best is not None and options.export:
+            best_model = export_best(study, best, dataset, train_seed=plan.train_seed,
+                                     directory=export_dir_for(study, options.export_dir),
+                                     tracking=(client, plan.parent_run_id))
+    finally:
+        final_report.join()
     client.set_terminated(plan.parent_run_id, status="FINISHED")
     return RunOutcome(plan, trials, best_model, time.time() - start, report.deaths)
 

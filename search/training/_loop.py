@@ -6,13 +6,16 @@ cross-replica update path. This loop keeps what defines training -- the model's 
 ``train_step`` and ``test_step`` (loss, regularization, optimizer, metrics), the
 callback that watches every epoch -- and drives it with less:
 
-* the split's arrays become tensors once and stay in memory across trials;
+* the split's arrays become tensors once, over the arrays' own memory (no copy), and
+  stay in memory across trials;
 * one graph call per epoch gathers each batch in-graph from a seeded permutation;
 * one batch shape: the epoch's last batch is filled up with rows of the next
   permutation (no ragged batch, no second trace or compile), so an epoch is
   ``ceil(rows / batch)`` full batches, as many steps as ``fit``;
-* for long fits the step is compiled with XLA (the caller decides: the compile costs
-  about a second, then each small step is cheaper).
+* for long fits the whole epoch -- its loop, gathers and steps -- is one XLA program
+  (the caller decides: the compile costs about a second, then each step is cheaper;
+  compiling the epoch rather than the step also drops the per-step function call and
+  lets XLA fuse each batch's gather into its first layer).
 """
 
 from __future__ import annotations
@@ -29,13 +32,41 @@ from search.data import Split
 _TENSORS: weakref.WeakKeyDictionary[Split, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 
 
+ALIGN = 64  # bytes: TensorFlow's CPU kernels need their buffers aligned so (EIGEN_MAX_ALIGN_BYTES)
+
+
+def shared_tensor(array: np.ndarray) -> Any:
+    """A tensor over ``array``'s own memory (no copy), or a copy where TensorFlow cannot use it in place.
+
+    DLPack hands the buffer over with a reference to ``array``, so the memory lives as long
+    as the tensor. TensorFlow aborts the process on a misaligned buffer, so only a
+    C-contiguous array aligned to :data:`ALIGN` bytes is shared (the data module makes its
+    splits so). A read-only array is made writeable only for the hand-over: NumPy exports
+    no read-only array through DLPack, and nothing writes to a tensor.
+    """
+    import tensorflow as tf
+
+    if array.size == 0 or array.ctypes.data % ALIGN or not array.flags.c_contiguous:
+        return tf.constant(array)
+    readonly = not array.flags.writeable
+    try:
+        if readonly:
+            array.flags.writeable = True
+        capsule = array.__dlpack__()
+    except (BufferError, TypeError, ValueError):  # a view of a read-only base, an unsupported dtype
+        return tf.constant(array)
+    finally:
+        if readonly:
+            array.flags.writeable = False
+    return tf.experimental.dlpack.from_dlpack(capsule)
+
+
 def split_tensors(split: Split) -> tuple[Any, Any, Any, Any]:
-    """``(x_train, y_train, x_val, y_val)`` as tensors, made once per split and kept while it lives."""
+    """``(x_train, y_train, x_val, y_val)`` as tensors over the split's own arrays (held once, not twice),
+    made once per split and kept while it lives."""
     cached = _TENSORS.get(split)
     if cached is None:
-        import tensorflow as tf
-
-        cached = tuple(tf.constant(a) for a in (split.x_train, split.y_train, split.x_val, split.y_val))
+        cached = tuple(shared_tensor(a) for a in (split.x_train, split.y_train, split.x_val, split.y_val))
         _TENSORS[split] = cached
     return cached  # type: ignore[return-value]
 
@@ -85,14 +116,10 @@ def fit_in_graph(model: Any, split: Split, *, batch_size: int, epochs: int, vali
     model.optimizer.build(model.trainable_variables)
 
     @tf.function(jit_compile=jit_compile)
-    def train_step(xb: Any, yb: Any) -> Any:
-        return model.train_step((xb, yb))
-
-    @tf.function
     def train_epoch(order: Any) -> None:
         for i in tf.range(tf.shape(order)[0]):
             rows = order[i]
-            train_step(tf.gather(x, rows), tf.gather(y, rows))
+            model.train_step((tf.gather(x, rows), tf.gather(y, rows)))
 
     n_val = len(split.x_val)
 
