@@ -77,3 +77,21 @@ def test_unknown_override_names_it() -> None:
 
     with pytest.raises(TuneforgeError, match="unknown option 'trails'.*did you mean 'trials'"):
         search.run({"name": "x", "space": {"units": {"type": "int", "low": 4, "high": 8}}}, trails=3)
+
+
+def test_compare_from_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import search
+
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / ".tuneforge"))
+    comparison = search.compare({
+        "name": "api-compare",
+        "data": {"dataset": "iris", "validation": 0.25, "test": 0.2, "seed": 1},
+        "space": {"units": {"type": "categorical", "choices": [4, 8]},
+                  "learning_rate": {"type": "float", "low": 1e-2, "high": 5e-2, "log": True, "grid": [0.02]}},
+        "fixed": {"n_layers": 1, "epochs": 2, "batch_size": 32, "patience": 0},
+    }, strategies=["grid", "random"], repeats=1, workers=1, report_dir=str(tmp_path / "report"),
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert [row["strategy"] for row in comparison.summary] == ["grid", "random"]
+    assert all(row["fits"] == 2 for row in comparison.summary)
+    assert all(path.is_file() for path in comparison.files)
+    assert comparison.parent_run_id
