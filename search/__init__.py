@@ -1,4 +1,4 @@
-"""tuneforge's search: studies, data, models, the trainer, engines, workers, compare and the CLI.
+"""tuneforge's search: studies, data, models, the trainer, engines, workers, comparison and the CLI.
 
 A regular package (not a namespace one), so an import of ``search`` resolves to exactly one tree.
 The public Python API (for notebooks and scripts)::
@@ -16,14 +16,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_LAZY = {"run": "search._api", "RunResult": "search._api", "BestTrial": "search._api"}
+_LAZY = {"run": "search._api", "compare": "search._api", "RunResult": "search._api", "BestTrial": "search._api"}
 
 __all__ = ["BestTrial", "RunResult", "compare", "run"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "compare":  # the package search.compare, callable: search.compare(study, **overrides)
-        return importlib.import_module("search.compare")
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value

@@ -159,10 +159,10 @@ def compare(study: str | Path | Mapping[str, Any] | Study, **overrides: Any) -> 
     """Run ``tuneforge compare`` on a study; overrides are its options by name (``strategies``,
     ``repeats``, ``budget``, ``workers``, ``report_dir``, ``tracking_uri``, ``seed``).
 
-    Returns the :class:`search.compare.Comparison`: ``.summary`` (one dict per strategy),
+    Returns the :class:`search.comparison.Comparison`: ``.summary`` (one dict per strategy),
     ``.runs``, ``.files`` (the report: PNG, HTML, CSV, Markdown) and ``.parent_run_id``.
     """
-    from search.compare._run import CompareOptions, run_comparison
+    from search.comparison._run import CompareOptions, run_comparison
 
     known = {f.name for f in fields(CompareOptions)}
     unknown = sorted(set(overrides) - known)

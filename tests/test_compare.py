@@ -28,8 +28,8 @@ def test_a_config_scores_identically_in_gridsearchcv_and_in_evaluate_configs_on_
     """
     from sklearn.model_selection import GridSearchCV
 
-    from search.compare._estimator import make_estimator
-    from search.compare._evaluate import Setup, evaluate_configs, scoring_for
+    from search.comparison._estimator import make_estimator
+    from search.comparison._evaluate import Setup, evaluate_configs, scoring_for
     from search.data import dataset_for
     from search.spec import study_from_dict
     from spaces import iter_grid, to_param_grid
@@ -88,7 +88,7 @@ def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 @pytest.mark.slow
 def test_compare_writes_the_report_files_and_table(comparison):
-    from search.compare._report import COLUMNS, REPORT_FILES, RUN_COLUMNS
+    from search.comparison._report import COLUMNS, REPORT_FILES, RUN_COLUMNS
 
     result, report, _, _ = comparison
     assert result.code == 0, result.stderr[-3000:]
@@ -222,14 +222,14 @@ def test_a_space_that_cannot_be_gridded_is_refused(cli, tmp_path):
     ([], False),
 ])
 def test_the_report_uses_a_log_axis_only_for_positive_values_spanning_a_wide_range(values, log):
-    from search.compare._report import wants_log_scale
+    from search.comparison._report import wants_log_scale
 
     assert wants_log_scale(values) is log
 
 
 def test_a_wide_mse_range_draws_both_report_charts_on_a_log_axis(tmp_path):
-    from search.compare._report import HTML, PNG, Context, write_report
-    from search.compare._strategies import Point, StrategyRun
+    from search.comparison._report import HTML, PNG, Context, write_report
+    from search.comparison._strategies import Point, StrategyRun
 
     def run(strategy: str, bests: list[float]) -> StrategyRun:
         timeline = [Point(fits=i + 1, epochs=20 * (i + 1), seconds=1.5 * (i + 1), best=b) for i, b in enumerate(bests)]

@@ -22,8 +22,8 @@ from tests.conftest import ROOT
 
 
 def _run(strategy: str, bests: list[float], seconds: float, *, repeat: int = 0, test: float = math.nan):
-    from search.compare._evaluate import Evaluation
-    from search.compare._strategies import Point, StrategyRun
+    from search.comparison._evaluate import Evaluation
+    from search.comparison._strategies import Point, StrategyRun
 
     n = len(bests)
     timeline = [Point(fits=i + 1, epochs=20 * (i + 1), seconds=seconds * (i + 1) / n, best=b)
@@ -41,7 +41,7 @@ def _boston_like() -> list:
 
 
 def test_each_curve_ends_at_its_own_last_fit_and_second() -> None:
-    from search.compare._report import curves
+    from search.comparison._curves import curves
 
     runs = _boston_like()
     by_fits, by_seconds = curves(runs, "fits"), curves(runs, "seconds")
@@ -51,7 +51,7 @@ def test_each_curve_ends_at_its_own_last_fit_and_second() -> None:
 
 
 def test_the_zoom_shows_where_strategies_differ() -> None:
-    from search.compare._figure import zoom_limits
+    from search.comparison._figure import zoom_limits
 
     low, high = zoom_limits([15.4, 14.8], "minimize", grid=15.4)
     assert low < 14.8 < 15.4 < high < 16.5  # the gap 14.8 vs 15.4 fills the panel, not 600 to 15
@@ -60,7 +60,7 @@ def test_the_zoom_shows_where_strategies_differ() -> None:
 
 
 def test_report_with_one_repeat_shows_no_spread_and_puts_test_and_budget_on_the_figure(tmp_path: Path) -> None:
-    from search.compare._report import HTML, PNG, Context, summary_rows, write_report
+    from search.comparison._report import HTML, PNG, Context, summary_rows, write_report
 
     runs = _boston_like()
     ctx = Context("boston-grid", "val_loss", "mse", "minimize", "fits:20", 2, 2, 54)
@@ -82,7 +82,7 @@ def test_the_summary_table_fits_80_columns() -> None:
     from rich.console import Console
 
     from search.cli._compare import summary_table
-    from search.compare._report import summary_rows
+    from search.comparison._report import summary_rows
 
     runs = [*_boston_like(), _run("kt-hyperband", [700.0, 123.456789, 15.123456], 1234.5, test=15.98765)]
     runs += [_run(r.strategy, [b * 1.01 for b in (p.best for p in r.timeline)], r.search_seconds, repeat=1,

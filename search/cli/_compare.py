@@ -34,7 +34,7 @@ def _pm(row: dict[str, Any], column: str) -> str:
 
 def summary_table(rows: list[dict[str, Any]], metric: str, label: str) -> Table:
     """The summary, made to fit an 80-column log (the full table is in the report)."""
-    from search.compare._report import cell
+    from search.comparison._report import cell
 
     repeats = max((int(r["repeats"]) for r in rows), default=1)
     how = "mean ± sd over repeats" if repeats > 1 else "one repeat"
@@ -90,9 +90,9 @@ def compare(
     seed: Annotated[Optional[int], typer.Option(help="Base seed (default: the study's).")] = None,
 ) -> None:
     """Compare GridSearchCV with Optuna / Keras Tuner search on the study's folds, budget-matched."""
-    from search.compare._budget import parse_budget
-    from search.compare._names import check_strategies
-    from search.compare._run import CompareOptions, _grid_configs, run_comparison
+    from search.comparison._budget import parse_budget
+    from search.comparison._names import check_strategies
+    from search.comparison._run import CompareOptions, _grid_configs, run_comparison
 
     from search._lifetime import stop_on_sigterm
 

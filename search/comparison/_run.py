@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from search.compare._budget import Budget, parse_budget
-from search.compare._names import check_strategies
+from search.comparison._budget import Budget, parse_budget
+from search.comparison._names import check_strategies
 from search.spec import Study
 from spaces import SpecError, grid_size
 
@@ -101,7 +101,7 @@ def _warm(threads: int | None, parent: int | None = None) -> int:
         try:
             import tensorflow as tf
 
-            from search.compare._estimator import limit_threads
+            from search.comparison._estimator import limit_threads
 
             tf.get_logger().setLevel("ERROR")
             limit_threads(threads)
@@ -198,10 +198,10 @@ def run_comparison(study: Study, options: CompareOptions, *, progress: Progress 
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    from search.compare._evaluate import Setup, scoring_for
-    from search.compare._estimator import make_estimator
-    from search.compare._mlflow import ComparisonRun
-    from search.compare._report import Context, summary_rows, write_report
+    from search.comparison._evaluate import Setup, scoring_for
+    from search.comparison._estimator import make_estimator
+    from search.comparison._mlflow import ComparisonRun
+    from search.comparison._report import Context, summary_rows, write_report
     from search.models import value
     from search.data import dataset_for
 
@@ -267,7 +267,7 @@ class _Plan:
     progress: Progress | None
 
     def key(self, strategy: str, repeat: int) -> str:
-        from search.compare._resume import fingerprint
+        from search.comparison._resume import fingerprint
 
         c = self.comparison
         return fingerprint(spec=self.study.spec.to_dict(), data=self.data_sha256, budget=str(c.budget),
@@ -276,8 +276,8 @@ class _Plan:
 
 def _compare_all(plan: _Plan, mlflow_run: Any, ctx: Any, threads: int | None) -> None:
     """Every repeat of every strategy (a finished one read back from disk), the report after each repeat."""
-    from search.compare._report import grid_targets, summary_rows, write_report
-    from search.compare._resume import load_finished
+    from search.comparison._report import grid_targets, summary_rows, write_report
+    from search.comparison._resume import load_finished
 
     c = plan.comparison
     fit_dir = c.report_dir / "fits"
@@ -303,8 +303,8 @@ def _compare_all(plan: _Plan, mlflow_run: Any, ctx: Any, threads: int | None) ->
 
 def _fit_one(plan: _Plan, strategy: str, repeat: int, log: Path) -> Any:
     """Run one strategy for one repeat, from a fresh fit log; saved for a later resume once finished."""
-    from search.compare._resume import save_finished
-    from search.compare._strategies import StrategyRun, run_grid, run_proposer
+    from search.comparison._resume import save_finished
+    from search.comparison._strategies import StrategyRun, run_grid, run_proposer
 
     c, study = plan.comparison, plan.study
     seed = plan.base_seed + repeat
@@ -327,7 +327,7 @@ def _fit_one(plan: _Plan, strategy: str, repeat: int, log: Path) -> Any:
 class _sigterm_as_interrupt:
     """Ctrl-C and SIGTERM raise KeyboardInterrupt in the main thread while a comparison runs.
 
-    Both also set :data:`search.compare._evaluate.INTERRUPTED`: an interrupt that lands inside
+    Both also set :data:`search.comparison._evaluate.INTERRUPTED`: an interrupt that lands inside
     a TensorFlow op comes back wrapped in a TensorFlow error, which a fit would otherwise
     score as a failed fit (NaN) and carry on.
     """
@@ -335,7 +335,7 @@ class _sigterm_as_interrupt:
     def __enter__(self) -> None:
         import signal
 
-        from search.compare._evaluate import INTERRUPTED
+        from search.comparison._evaluate import INTERRUPTED
 
         INTERRUPTED.clear()
         self._saved: dict[int, Any] = {}
@@ -345,7 +345,7 @@ class _sigterm_as_interrupt:
 
     @staticmethod
     def _raise(signum: int, frame: Any) -> None:
-        from search.compare._evaluate import INTERRUPTED
+        from search.comparison._evaluate import INTERRUPTED
 
         INTERRUPTED.set()
         if frame is not None and (frame.f_code.co_name == "__del__" or frame.f_code.co_filename.endswith("weakref.py")):

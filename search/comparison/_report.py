@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from search.compare._strategies import StrategyRun
+from search.comparison._curves import curves
+from search.comparison._strategies import StrategyRun
 
 PNG = "best_so_far.png"
 HTML = "compare_report.html"
@@ -35,7 +36,6 @@ COLUMNS = ("strategy", "repeats", "best_validation", "best_validation_sd", "test
 RUN_COLUMNS = ("strategy", "repeat", "seed", "best_validation", "test_score", "fits_to_grid_best",
                "seconds_to_grid_best", "fits", "epochs", "search_seconds", "refit_seconds", "total_seconds",
                "best_config", "note")
-TIME_POINTS = 200
 
 
 @dataclass(frozen=True)
@@ -138,58 +138,6 @@ def _write_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], path: Pat
             writer.writerow({c: "" if isinstance(row[c], float) and math.isnan(row[c]) else row[c] for c in columns})
 
 
-# --- curves ------------------------------------------------------------------------------------
-
-def _step(run: StrategyRun, xs: np.ndarray, attr: str) -> np.ndarray:
-    """Best-so-far of ``run`` at each x (fits or seconds); NaN before its first scored config."""
-    out = np.full(len(xs), np.nan)
-    points = [(getattr(p, attr), p.best) for p in run.timeline if p.best is not None]
-    j, current = 0, math.nan
-    for i, x in enumerate(xs):
-        while j < len(points) and points[j][0] <= x:
-            current = points[j][1]
-            j += 1
-        out[i] = current
-    return out
-
-
-def strategy_end(runs: Sequence[StrategyRun], strategy: str, attr: str) -> float:
-    """Where ``strategy`` stopped: its last fit (or second), the latest over its repeats."""
-    return max((getattr(r.timeline[-1], attr) for r in runs if r.strategy == strategy and r.timeline), default=0)
-
-
-def curves(runs: Sequence[StrategyRun], attr: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Per strategy: x, mean, low, high of best-so-far over repeats against ``fits`` or ``seconds``.
-
-    Each strategy's x ends where it stopped (its own last fit or second), not where the
-    longest strategy did: a curve drawn past its end would claim fits it never made.
-    """
-    out = {}
-    for strategy in dict.fromkeys(r.strategy for r in runs):
-        end = strategy_end(runs, strategy, attr)
-        xs = (np.arange(1, int(end) + 1, dtype=float) if attr == "fits"
-              else np.linspace(0.0, float(end), TIME_POINTS))
-        if not len(xs):
-            xs = np.array([1.0 if attr == "fits" else 0.0])
-        ys = np.array([_step(r, xs, attr) for r in runs if r.strategy == strategy])
-        with np.errstate(all="ignore"), _no_warnings():
-            mean, low, high = np.nanmean(ys, axis=0), np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
-        out[strategy] = (xs, mean, low, high)
-    return out
-
-
-class _no_warnings:
-    def __enter__(self) -> None:
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore")
-
-    def __exit__(self, *exc: Any) -> None:
-        self._ctx.__exit__(*exc)
-
-
 def _grid_line(runs: Sequence[StrategyRun]) -> float | None:
     targets = list(grid_targets(runs).values())
     return float(np.mean(targets)) if targets else None
@@ -210,7 +158,7 @@ def _axis_note(ctx: Context, log: bool) -> str:
 
 
 def _png(runs: Sequence[StrategyRun], ctx: Context, path: Path, *, log: bool) -> None:
-    from search.compare._figure import draw_png
+    from search.comparison._figure import draw_png
 
     draw_png(runs, ctx, path, log=log, grid=_grid_line(runs))
 
@@ -219,7 +167,7 @@ def _plotly_figure(runs: Sequence[StrategyRun], ctx: Context, attr: str, xlabel:
     import plotly.graph_objects as go
     from plotly.colors import qualitative
 
-    from search.compare._figure import legend_label
+    from search.comparison._figure import legend_label
 
     fig = go.Figure()
     for i, (strategy, (xs, mean, low, high)) in enumerate(curves(runs, attr).items()):

@@ -18,8 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from search.compare._evaluate import Evaluation
-from search.compare._strategies import Point, StrategyRun
+from search.comparison._evaluate import Evaluation
+from search.comparison._strategies import Point, StrategyRun
 
 FOLDER = "finished"
 

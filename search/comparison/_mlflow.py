@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from search.compare._strategies import StrategyRun
+from search.comparison._strategies import StrategyRun
 from tracking.mlflow_log import client_for, ensure_experiment, log_metrics, log_params
 
 ROLE_PARENT = "comparison"

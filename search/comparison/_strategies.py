@@ -3,7 +3,7 @@
 ``grid`` is scikit-learn's real ``GridSearchCV(refit=True)`` over the study's scikeras
 estimator with the ``model__``-prefixed grid from :mod:`spaces`. Every other strategy
 proposes configs from the study's declared space (its ranges, not the grid's points),
-scores them with :func:`search.compare._evaluate.evaluate_configs` and stops at the
+scores them with :func:`search.comparison._evaluate.evaluate_configs` and stops at the
 budget; its best config is then refit on the whole pool and scored on the test rows,
 exactly as GridSearchCV's refit is.
 
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from search.compare._budget import Budget
-from search.compare._evaluate import (
+from search.comparison._budget import Budget
+from search.comparison._evaluate import (
     Evaluation,
     Setup,
     config_key,
@@ -34,7 +34,7 @@ from search.compare._evaluate import (
     refit_and_test,
     score_on_test,
 )
-from search.compare._names import OPTUNA
+from search.comparison._names import OPTUNA
 from spaces import SearchSpace
 MAX_DUPLICATES = 200  # proposals in a row already scored: the strategy has nothing new to offer
 
@@ -125,7 +125,7 @@ def run_grid(setup: Setup, space: SearchSpace, points: int, run: StrategyRun) ->
     """scikit-learn's GridSearchCV over the whole grid, ``refit=True``, ``n_jobs`` = workers."""
     from sklearn.model_selection import GridSearchCV
 
-    from search.compare._estimator import config_from_params
+    from search.comparison._estimator import config_from_params
     from spaces import to_param_grid
 
     search = GridSearchCV(setup.estimator, to_param_grid(space, points=points), cv=setup.cv(),

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from search.compare._estimator import PREFIX, config_from_params
+from search.comparison._estimator import PREFIX, config_from_params
 from spaces import SpecError
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from search.compare._strategies import StrategyRun
+from search.comparison._strategies import StrategyRun
 
 
 def _finals(curves_by_strategy: dict[str, tuple[np.ndarray, ...]]) -> list[float]:
@@ -58,7 +58,7 @@ def draw_png(runs: Sequence[StrategyRun], ctx: Any, path: Path, *, log: bool, gr
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    from search.compare._report import curves
+    from search.comparison._curves import curves
 
     repeats = {s: sum(1 for r in runs if r.strategy == s) for s in dict.fromkeys(r.strategy for r in runs)}
     fig, axes = plt.subplots(2, 2, figsize=(13, 8.5), dpi=100)
