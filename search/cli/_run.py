@@ -41,6 +41,10 @@ def run(
                                                 "(default: the study's resources.gpus).")] = None,
     trials_per_gpu: Annotated[Optional[int], typer.Option(min=1, help="Trials sharing one GPU, each with "
                                                           "about 1/K of its memory.")] = None,
+    ray: Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS",
+                                               help="Run the workers as actors on a Ray cluster: auto, HOST:PORT, "
+                                                    "ray://HOST:10001, or local (default: the study's "
+                                                    "resources.ray).")] = None,
 ) -> None:
     """Run (or resume) a study: parallel workers, every trial in MLflow, the best model exported."""
     from search.workers import parse_gpu_select
@@ -51,7 +55,7 @@ def run(
 
     options = RunOptions(trials=trials, timeout=_timeout(timeout), workers=workers, storage=storage,
                          tracking_uri=tracking_uri, seed=seed, export_dir=export_dir, export=export,
-                         gpus=gpu_select, trials_per_gpu=trials_per_gpu)
+                         gpus=gpu_select, trials_per_gpu=trials_per_gpu, ray=ray)
     console = Console(stderr=True)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
@@ -86,3 +90,5 @@ def run(
         out.print("[yellow]no trial completed, nothing exported[/]")
     ui = f"tuneforge ui {study_file}" + ("" if options.tracking_uri is None else f" --tracking-uri {options.tracking_uri}")
     out.print(f"browse the runs: {ui}")
+    if outcome.dashboard:
+        out.print(f"Ray dashboard: {outcome.dashboard}")

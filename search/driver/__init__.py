@@ -32,6 +32,7 @@ class RunOptions:
     export: bool = True
     gpus: str | list[int] | None = None  # "auto" | "none" | [0, 2]; None: the study's resources.gpus
     trials_per_gpu: int | None = None
+    ray: str | None = None  # --ray ADDRESS; None: the study's resources.ray, else local worker processes
 
 
 @dataclass
@@ -43,6 +44,7 @@ class RunOutcome:
     best: BestModel | None
     seconds: float
     deaths: list[str] = field(default_factory=list)
+    dashboard: str | None = None  # the Ray dashboard's address (runs on Ray)
 
 
 def load_records(storage_url: str, study_name: str) -> Callable[[], list[TrialRecord]]:
@@ -115,11 +117,11 @@ def _sweep(client: Any, plan: RunPlan, trials: list[TrialRecord], reason: str) -
                                 reason=reason, finished_runs=mlflow_log.finished_runs_of(trials))
 
 
-def _keras_tuner_chief(study: Study, plan: RunPlan) -> Any:
+def _keras_tuner_chief(study: Study, plan: RunPlan, host: str) -> Any:
     """Keras Tuner's chief for this run: its oracle reloaded from ``.tuneforge/`` and served to the workers."""
     from search.engines.keras_tuner import Chief
 
-    chief = Chief(study, budget=plan.budget, seed=plan.sampler_seed)
+    chief = Chief(study, budget=plan.budget, seed=plan.sampler_seed, host=host)
     chief.start()
     return chief
 
@@ -145,15 +147,29 @@ def run_study(study: Study, options: RunOptions,
         )
     storage_url = resolve_storage_url(options.storage)
     tracking_uri = resolve_tracking_uri(options.tracking_uri or study.spec.tracking.uri)
-    slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
-    supervisor = Supervisor(slots, workdir() / "logs" / study.name)
+    ray_address = options.ray or study.spec.resources.ray
+    if ray_address:
+        from search.executors import ray_executor
+
+        supervisor: Any = ray_executor(study, ray_address, workers=options.workers, gpus=options.gpus,
+                                       trials_per_gpu=options.trials_per_gpu)
+    else:
+        slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
+        supervisor = Supervisor(slots, workdir() / "logs" / study.name)
     supervisor.boot()  # the workers import TensorFlow meanwhile, then wait for the plan
     try:
         dataset = dataset_for(study)  # bad data fails here, before any trial or run is created
+        if ray_address:
+            supervisor.share(dataset)  # once, into Ray's object store
+            from search.executors import print_addresses
+
+            print_addresses(supervisor.dashboard_url, tracking_uri)
         plan = prepare_run(study, storage_url=storage_url, tracking_uri=tracking_uri, trials=options.trials,
-                           timeout=options.timeout, seed=options.seed, workers=len(slots),
+                           timeout=options.timeout, seed=options.seed, workers=len(supervisor.actors if ray_address
+                                                                                 else supervisor.slots),
                            data_sha256=dataset.info.sha256)
-        chief = _keras_tuner_chief(study, plan) if engine == "keras_tuner" else None
+        chief = (_keras_tuner_chief(study, plan, getattr(supervisor, "host", "127.0.0.1"))
+                 if engine == "keras_tuner" else None)
         client = mlflow_log.client_for(tracking_uri)
         records = load_records(storage_url, study.name)
     except BaseException:
@@ -183,6 +199,8 @@ def run_study(study: Study, options: RunOptions,
     finally:
         if chief is not None:
             chief.stop()
+        if ray_address:
+            supervisor.shutdown()
     trials = records()
     _sweep(client, plan, trials, "its worker stopped before it finished")
     report_study.finish(trials)
@@ -193,7 +211,8 @@ def run_study(study: Study, options: RunOptions,
                                  directory=export_dir_for(study, options.export_dir),
                                  tracking=(client, plan.parent_run_id))
     client.set_terminated(plan.parent_run_id, status="FINISHED")
-    return RunOutcome(plan, trials, best_model, time.time() - start, report.deaths)
+    return RunOutcome(plan, trials, best_model, time.time() - start, report.deaths,
+                      dashboard=getattr(supervisor, "dashboard_url", None))
 
 
 __all__ = ["BestModel", "RunOptions", "RunOutcome", "RunPlan", "StudyMismatchError", "best_of", "dataset_for",

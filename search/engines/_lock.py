@@ -1,7 +1,8 @@
 """A lock per study, so "count the trials, then start one" is one step across workers.
 
 Local files (journal, SQLite) use an ``fcntl`` lock file beside them; PostgreSQL
-uses an advisory lock, which works across machines. Other storages get no lock
+uses an advisory lock, which works across machines. Worker actors on a Ray cluster
+(``TUNEFORGE_RAY_LOCK`` set) use a lock actor their driver keeps. Other storages get no lock
 (the budget may then be overshot by a trial or two per worker).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +36,13 @@ class StudyLock:
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
+        ray_lock = os.environ.get("TUNEFORGE_RAY_LOCK")  # a worker actor on a Ray cluster (search.executors)
+        if ray_lock:
+            from search.executors._ray_actor import hold_ray_lock
+
+            with hold_ray_lock(ray_lock):
+                yield
+            return
         if self._engine is not None:
             import sqlalchemy
 

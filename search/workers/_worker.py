@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import traceback
+from dataclasses import replace
 from typing import Any, TextIO
 
 from search.driver._plan import RunPlan
@@ -141,8 +142,12 @@ def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, plan: RunPl
         log_and_end_run()
 
 
-def work(plan: RunPlan, worker: str, index: int) -> int:
-    """The worker loop; returns the number of trials this worker ran."""
+def work(plan: RunPlan, worker: str, index: int, *, dataset: Any = None) -> int:
+    """The worker loop; returns the number of trials this worker ran.
+
+    ``dataset`` given (a Ray actor's copy from the object store): no data file is read. A worker that
+    got the study folder shipped (``TUNEFORGE_STUDY_DIR``) finds custom builders there.
+    """
     import optuna
 
     from search.engines.optuna import OptunaEngine, open_storage
@@ -157,7 +162,9 @@ def work(plan: RunPlan, worker: str, index: int) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     optuna_study = optuna.load_study(study_name=plan.study_name, storage=open_storage(plan.storage_url))
     study = stored_study(optuna_study)
-    dataset = dataset_for(study)
+    if os.environ.get("TUNEFORGE_STUDY_DIR"):
+        study = replace(study, root=os.environ["TUNEFORGE_STUDY_DIR"])
+    dataset = dataset_for(study) if dataset is None else dataset
     if study.spec.search.engine == "keras_tuner":
         from search.engines.keras_tuner import KerasTunerEngine
 

@@ -33,6 +33,9 @@ def open_storage(url: str) -> Any:
         path = Path(url[len("journal:"):])
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    if url.startswith("grpc://"):  # Optuna's gRPC storage proxy, served by a run's driver (search.executors)
+        host, _, port = url[len("grpc://"):].rpartition(":")
+        return optuna.storages.GrpcStorageProxy(host=host, port=int(port))
     key = (os.getpid(), url)
     if key in _RDB:
         return _RDB[key]
