@@ -58,6 +58,7 @@ def connect(address: str, *, ship_dir: Path | None = None) -> Any:
     except ImportError:
         raise RayError("--ray needs Ray, which is not installed",
                        hint="pip install 'tuneforge[ray]' (Ray >= 2.40 with its default components)") from None
+    _check_answers(address)
     runtime_env: dict[str, Any] = {}
     if ship_dir is not None:
         runtime_env = {"working_dir": str(ship_dir), "excludes": SHIP_EXCLUDES,
@@ -69,6 +70,20 @@ def connect(address: str, *, ship_dir: Path | None = None) -> Any:
         raise RayError(f"--ray {address}: cannot connect to the Ray cluster: {str(exc).splitlines()[0]}",
                        hint="start one with `ray start --head` (then --ray auto or HOST:6379), "
                             "or use --ray local") from None
+
+
+def _check_answers(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on ``HOST:PORT`` / ``ray://HOST:PORT`` that does not answer (``ray.init`` retries for minutes)."""
+    target = address[len("ray://"):] if address.startswith("ray://") else address
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # auto, local: Ray finds the cluster itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RayError(f"--ray {address}: nothing answers there ({exc.strerror or exc})",
+                       hint="start the head with `ray start --head` and pass the address it prints "
+                            "(HOST:6379, or ray://HOST:10001 for the Ray client), or use --ray local") from None
 
 
 class RayActors(Executor):
