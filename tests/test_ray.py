@@ -8,6 +8,7 @@ CLI in a fresh interpreter as the Ray driver. No GPU here: the GPU share is plan
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,6 +24,10 @@ from tests._studies import write_study
 from tests.conftest import run_cli
 from tests.test_run_cli import journal, load, local_env, tracking, wait_for
 
+# Ray's token authentication stays on in these tests: Ray reads the mode once per process, so it is set
+# before Ray is imported; the drivers the tests start inherit the token through their environment.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
 
@@ -31,7 +36,7 @@ ACTOR = "ray::TrialWorker"
 
 @pytest.fixture
 def cluster():
-    """Two 1-CPU Ray nodes on this machine; shut down (raylets and GCS gone) after the test."""
+    """Two 1-CPU Ray nodes on this machine, token authentication on; shut down after the test."""
     from ray.cluster_utils import Cluster
 
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
@@ -116,7 +121,14 @@ def test_keras_tuner_study_on_a_ray_cluster(tmp_path, cluster):
     path = write_study(tmp_path, "ray-kt", search={"engine": "keras_tuner", "algorithm": "random", "pruner": "none",
                                                     "trials": 4, "workers": 2},
                        fixed={"epochs": 2, "batch_size": 64, "patience": 0})
-    result = run_cli("run", str(path), "--ray", cluster.address, cwd=tmp_path, env=local_env(tmp_path))
+    env = local_env(tmp_path)
+    without_token = {k: v for k, v in env.items() if k != "RAY_AUTH_TOKEN"}
+    refused = subprocess.run([sys.executable, "-m", "search.cli", "run", str(path), "--ray", cluster.address],
+                             cwd=tmp_path, env={**without_token, "HOME": str(tmp_path / "home")},
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "the cluster refused this run" in refused.stderr, refused.stderr[-2000:]
+    assert "Traceback" not in refused.stderr and env["RAY_AUTH_TOKEN"] not in refused.stderr + refused.stdout
+    result = run_cli("run", str(path), "--ray", cluster.address, cwd=tmp_path, env=env)
     assert result.code == 0, result.stderr[-4000:]
     trials = load(journal(tmp_path), "ray-kt").get_trials()
     assert len(trials) == 4 and all(t.state is optuna.trial.TrialState.COMPLETE for t in trials)

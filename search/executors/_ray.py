@@ -63,9 +63,15 @@ def connect(address: str, *, ship_dir: Path | None = None) -> Any:
     if ship_dir is not None:
         runtime_env = {"working_dir": str(ship_dir), "excludes": SHIP_EXCLUDES,
                        "env_vars": {"TUNEFORGE_SHIPPED_DIR": "1"}}
+    refused = getattr(ray.exceptions, "AuthenticationError", RuntimeError)  # Ray >= 2.5x: token authentication
     try:
         return ray.init(address=None if address == "local" else address, runtime_env=runtime_env or None,
                         logging_level="WARNING", log_to_driver=bool(os.environ.get("TUNEFORGE_RAY_LOGS")))
+    except refused as exc:
+        raise RayError(f"--ray {address}: the cluster refused this run: {str(exc).split('. ')[0]}",
+                       hint="the cluster uses Ray's token authentication: make its token available here as "
+                            "~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN (never on a command line)"
+                       ) from None
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise RayError(f"--ray {address}: cannot connect to the Ray cluster: {str(exc).splitlines()[0]}",
                        hint="start one with `ray start --head` (then --ray auto or HOST:6379), "
