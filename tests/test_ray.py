@@ -25,7 +25,8 @@ from tests.conftest import run_cli
 from tests.test_run_cli import journal, load, local_env, tracking, wait_for
 
 # Ray's token authentication stays on in these tests: Ray reads the mode once per process, so it is set
-# before Ray is imported; the drivers the tests start inherit the token through their environment.
+# before Ray is imported (no other test module imports Ray while being collected); the drivers the tests
+# start inherit the token through their environment.
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 ray = pytest.importorskip("ray")
