@@ -108,6 +108,7 @@ def test_a_study_survives_losing_a_ray_node(tmp_path, cluster):
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == lost[0].number]
     assert len(retries) == 1 and retries[0].state is optuna.trial.TrialState.COMPLETE
     assert retries[0].params == lost[0].params
+    assert retries[0].user_attrs["worker"] != lost[0].user_attrs["worker"], "retried by another actor"
     counted = [t for t in trials if "lost" not in t.user_attrs]
     assert len(counted) == 6 and all(t.state.is_finished() for t in counted), "the budget is met exactly"
     assert not [t for t in trials if t.state is optuna.trial.TrialState.RUNNING]

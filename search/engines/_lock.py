@@ -38,9 +38,7 @@ class StudyLock:
     def hold(self) -> Iterator[None]:
         ray_lock = os.environ.get("TUNEFORGE_RAY_LOCK")  # a worker actor on a Ray cluster (search.executors)
         if ray_lock:
-            from search.executors._ray_actor import hold_ray_lock
-
-            with hold_ray_lock(ray_lock):
+            with _hold_ray_lock(ray_lock):
                 yield
             return
         if self._engine is not None:
@@ -75,3 +73,26 @@ class StudyLock:
             return None
         safe = hashlib.sha256(self.study_name.encode()).hexdigest()[:12]
         return (base.parent if base.parent.exists() else workdir()) / "locks" / f"{safe}.lock"
+
+
+RAY_LOCK_POLL_SECONDS = 0.05
+
+
+@contextlib.contextmanager
+def _hold_ray_lock(name: str) -> Iterator[None]:
+    """Hold the lock kept by the run's named lock actor (``search.executors._ray_actor.StudyLockKeeper``)."""
+    import socket
+    import threading
+    import time
+    import uuid
+
+    import ray
+
+    keeper = ray.get_actor(name)
+    holder = f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:6]}"
+    while not ray.get(keeper.acquire.remote(holder)):
+        time.sleep(RAY_LOCK_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        ray.get(keeper.release.remote(holder))

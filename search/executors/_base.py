@@ -9,9 +9,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from search.driver._plan import RunPlan
+if TYPE_CHECKING:
+    from search.driver._plan import RunPlan
 
 
 @dataclass

@@ -24,14 +24,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from search.driver._plan import RunPlan
 from search.executors._base import Executor, ExecutorReport
 from search.executors._ray_actor import StudyLockKeeper, TrialWorker
 from search.executors._ray_plan import ActorSpec, plan_actors
 from search.executors._ray_reach import StorageProxy, check_tracking_reachable, needs_storage_proxy
 from spaces import TuneforgeError
+
+if TYPE_CHECKING:
+    from search.driver._plan import RunPlan
 
 SHIP_EXCLUDES = [".tuneforge", ".tuneforge/**", "mlruns", "mlartifacts", "models", ".git", "*.journal", "*.db"]
 
@@ -160,8 +162,7 @@ class RayActors(Executor):
         env = {"TUNEFORGE_RAY_LOCK": self._lock_name}
         if self._hooks.get("worker_env"):
             env.update(self._hooks["worker_env"](actor.spec.index))
-        actor.work = actor.handle.work.remote(self.node_plan.message(env), actor.worker_id, actor.spec.index,
-                                              self._data)
+        actor.work = actor.handle.work.remote(self.node_plan, env, actor.worker_id, actor.spec.index, self._data)
 
     # --- the run ---------------------------------------------------------------------
     def run(self, plan: RunPlan, *, tick: Callable[[], None] | None = None,
@@ -178,7 +179,7 @@ class RayActors(Executor):
         check_tracking_reachable(plan.tracking_uri, _node_hosts(), self.host)
         proxy = StorageProxy(plan.storage_url, self.host) if needs_storage_proxy(plan.storage_url) else None
         try:
-            self._lock = ray.remote(StudyLockKeeper).options(name=self._lock_name, num_cpus=0).remote()
+            self._lock = _start_lock_keeper(self._lock_name)
             self.node_plan = replace(plan, storage_url=proxy.url if proxy else plan.storage_url)
             for actor in self.actors.values():
                 self._hand_plan(actor)
@@ -224,16 +225,16 @@ class RayActors(Executor):
 
         try:
             ray.get(actor.work)
-        except ray.exceptions.RayActorError as exc:  # its node died, or it was killed: Ray's ActorDiedError
-            self._lost(actor, exc)
-            return
-        except ray.exceptions.RayTaskError as exc:  # the worker loop raised
+        except ray.exceptions.RayTaskError as exc:  # the worker loop raised (first: its cause may be an actor error)
             cause = exc.cause
             self.stop("another worker hit an error in the study")
             if isinstance(cause, TuneforgeError):
                 raise WorkerError(f"worker {actor.spec.index} stopped: {cause}") from None
             raise WorkerError(f"worker {actor.spec.index} crashed: {type(cause).__name__}: {cause}",
                               hint="the traceback is in the Ray dashboard's logs of the TrialWorker actor") from None
+        except ray.exceptions.RayActorError as exc:  # its node died, or it was killed: Ray's ActorDiedError
+            self._lost(actor, exc)
+            return
         ray.kill(actor.handle)  # done: free its CPU/GPU share for a replacement waiting for room
         del self.actors[actor.spec.index]
 
@@ -292,6 +293,17 @@ class RayActors(Executor):
         if self._lock is not None:
             ray.kill(self._lock)
             self._lock = None
+
+
+def _start_lock_keeper(name: str) -> Any:
+    """The study's lock actor, pinned to the driver's node (it dies only with the driver) and restarted
+    in place if its process dies (an empty lock is a correct lock)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return ray.remote(StudyLockKeeper).options(name=name, num_cpus=0, max_restarts=-1,
+                                               scheduling_strategy=here).remote()
 
 
 def _node_hosts() -> list[str]:

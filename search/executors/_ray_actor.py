@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 LOCK_LEASE_SECONDS = 60.0  # a holder that died with its node frees the lock after this long
-LOCK_POLL_SECONDS = 0.05
 
 
 class TrialWorker:
@@ -40,18 +39,19 @@ class TrialWorker:
                 "device": os.environ.get("TUNEFORGE_DEVICE", "cpu"),
                 "gpu_memory_mb": os.environ.get("TUNEFORGE_GPU_MEMORY_MB")}
 
-    def work(self, message: str, worker_id: str, index: int, dataset: Any) -> int:
-        """Run the worker loop until the budget is spent; returns the number of trials run here."""
-        from search.driver._plan import RunPlan
+    def work(self, plan: Any, env: dict[str, str], worker_id: str, index: int, dataset: Any) -> int:
+        """Run the worker loop on ``plan`` (a RunPlan) until the budget is spent; returns the trials run here."""
         from search.workers._worker import work
 
-        plan, env = RunPlan.from_message(message)
         os.environ.update(env)  # the study lock's name, Keras Tuner's oracle address and tuner id
         return work(plan, worker_id, index, dataset=dataset)
 
 
 class StudyLockKeeper:
-    """The study's "count the trials, then start one" lock for workers on many nodes (a lease)."""
+    """The study's "count the trials, then start one" lock for workers on many nodes (a lease).
+
+    Workers take it through ``search.engines._lock.StudyLock`` when ``TUNEFORGE_RAY_LOCK`` names it.
+    """
 
     def __init__(self) -> None:
         self.holder: str | None = None
@@ -67,25 +67,3 @@ class StudyLockKeeper:
     def release(self, holder: str) -> None:
         if self.holder == holder:
             self.holder = None
-
-
-def hold_ray_lock(name: str):  # noqa: ANN201 - a context manager
-    """``with hold_ray_lock(name):`` holds the lock kept by the named :class:`StudyLockKeeper` actor."""
-    import contextlib
-    import threading
-    import uuid
-
-    import ray
-
-    @contextlib.contextmanager
-    def held():
-        keeper = ray.get_actor(name)
-        holder = f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:6]}"
-        while not ray.get(keeper.acquire.remote(holder)):
-            time.sleep(LOCK_POLL_SECONDS)
-        try:
-            yield
-        finally:
-            ray.get(keeper.release.remote(holder))
-
-    return held()
