@@ -152,7 +152,7 @@ def run_study(study: Study, options: RunOptions,
         from search.executors import ray_executor
 
         supervisor: Any = ray_executor(study, ray_address, workers=options.workers, gpus=options.gpus,
-                                       trials_per_gpu=options.trials_per_gpu)
+                                       trials_per_gpu=options.trials_per_gpu, tracking_uri=tracking_uri)
     else:
         slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
         supervisor = Supervisor(slots, workdir() / "logs" / study.name)
@@ -165,8 +165,8 @@ def run_study(study: Study, options: RunOptions,
 
             print_addresses(supervisor.dashboard_url, tracking_uri)
         plan = prepare_run(study, storage_url=storage_url, tracking_uri=tracking_uri, trials=options.trials,
-                           timeout=options.timeout, seed=options.seed, workers=len(supervisor.actors if ray_address
-                                                                                 else supervisor.slots),
+                           timeout=options.timeout, seed=options.seed,
+                           workers=len(supervisor.actors) if ray_address else len(slots),
                            data_sha256=dataset.info.sha256)
         chief = (_keras_tuner_chief(study, plan, getattr(supervisor, "host", "127.0.0.1"))
                  if engine == "keras_tuner" else None)

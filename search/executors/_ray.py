@@ -98,8 +98,10 @@ class RayActors(Executor):
     """Owns the worker actors of one ``tuneforge run --ray``."""
 
     def __init__(self, address: str, *, workers: int | None, use_gpus: bool = True, trials_per_gpu: int = 1,
-                 ship_dir: Path | None = None, max_restarts: int = 3, interval: float = 0.5) -> None:
-        self.address, self.workers, self.use_gpus = address, workers, use_gpus
+                 ship_dir: Path | None = None, tracking_uri: str | None = None, max_restarts: int = 3,
+                 interval: float = 0.5) -> None:
+        """``tracking_uri``: checked at :meth:`boot`, before the study is prepared (a refusal writes nothing)."""
+        self.address, self.workers, self.use_gpus, self.tracking_uri = address, workers, use_gpus, tracking_uri
         self.trials_per_gpu, self.ship_dir = trials_per_gpu, ship_dir
         self.max_restarts, self.interval = max_restarts, interval
         self.actors: dict[int, _Actor] = {}
@@ -121,12 +123,18 @@ class RayActors(Executor):
 
         context = connect(self.address, ship_dir=self.ship_dir)
         self._connected = True
-        self.dashboard_url = _http(getattr(context, "dashboard_url", None))
-        self.host = ray.util.get_node_ip_address()
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        for spec in plan_actors(cluster_gpus=gpus, trials_per_gpu=self.trials_per_gpu, workers=self.workers,
-                                use_gpus=self.use_gpus):
-            self.actors[spec.index] = self._start(spec, restarts=0)
+        try:
+            self.dashboard_url = _http(getattr(context, "dashboard_url", None))
+            self.host = ray.util.get_node_ip_address()
+            if self.tracking_uri:
+                check_tracking_reachable(self.tracking_uri, _node_hosts(), self.host)
+            gpus = int(ray.cluster_resources().get("GPU", 0))
+            for spec in plan_actors(cluster_gpus=gpus, trials_per_gpu=self.trials_per_gpu, workers=self.workers,
+                                    use_gpus=self.use_gpus):
+                self.actors[spec.index] = self._start(spec, restarts=0)
+        except BaseException:
+            self.abort()
+            raise
 
     def share(self, dataset: Any) -> None:
         """Put the run's data in the object store once; every actor gets it from there."""
@@ -170,13 +178,11 @@ class RayActors(Executor):
             worker_env: Callable[[int], dict[str, str]] | None = None, retry_lost: bool = True,
             on_gone: Callable[[int, str], None] | None = None) -> ExecutorReport:
         """Hand ``plan`` to the actors and watch them until every one has finished; Ctrl-C stops them."""
-        import ray
-
         if not self._connected:
             self.boot()
         self.plan = plan
         self._hooks = {"on_lost": on_lost, "worker_env": worker_env, "retry_lost": retry_lost, "on_gone": on_gone}
-        check_tracking_reachable(plan.tracking_uri, _node_hosts(), self.host)
+        check_tracking_reachable(plan.tracking_uri, _node_hosts(), self.host)  # nodes may have joined since boot
         proxy = StorageProxy(plan.storage_url, self.host) if needs_storage_proxy(plan.storage_url) else None
         try:
             self._lock = _start_lock_keeper(self._lock_name)
@@ -257,7 +263,7 @@ class RayActors(Executor):
 
         if any(a.node is not None for a in self.actors.values()) or not self._hooks.get("retry_lost"):
             return
-        if not self.actors or not _study_done(self.plan):
+        if not self.actors or not (self._deadline_passed() or _study_done(self.plan)):
             return
         for actor in self.actors.values():
             ray.kill(actor.handle)
@@ -341,7 +347,7 @@ def print_addresses(dashboard: str | None, tracking_uri: str) -> None:
 
 
 def ray_executor(study: Any, address: str, *, workers: int | None, gpus: str | list[int] | None,
-                 trials_per_gpu: int | None) -> RayActors:
+                 trials_per_gpu: int | None, tracking_uri: str | None = None) -> RayActors:
     """The Ray executor for ``study``; each argument, when given, overrides the study file's ``resources``."""
     from search.workers import DeviceError
 
@@ -355,4 +361,4 @@ def ray_executor(study: Any, address: str, *, workers: int | None, gpus: str | l
     custom = not isinstance(study.spec.model, str)  # a builder module: ship the study folder with the job
     return RayActors(address, workers=workers, use_gpus=select != "none",
                      trials_per_gpu=trials_per_gpu or resources.trials_per_gpu,
-                     ship_dir=study.base_dir if custom else None)
+                     ship_dir=study.base_dir if custom else None, tracking_uri=tracking_uri)
