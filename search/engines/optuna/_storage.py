@@ -34,8 +34,12 @@ def open_storage(url: str) -> Any:
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if url.startswith("grpc://"):  # Optuna's gRPC storage proxy, served by a run's driver (search.executors)
+        import warnings
+
         host, _, port = url[len("grpc://"):].rpartition(":")
-        return optuna.storages.GrpcStorageProxy(host=host, port=int(port))
+        with warnings.catch_warnings():  # "experimental" once per worker: noise in every actor's log
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.GrpcStorageProxy(host=host, port=int(port))
     key = (os.getpid(), url)
     if key in _RDB:
         return _RDB[key]
