@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import optuna
@@ -161,3 +162,35 @@ def test_killing_the_driver_leaves_no_actor_training(tmp_path, cluster):
     time.sleep(10)
     alive = [pid for pid in actors if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert alive == [], f"actor processes still alive 10 s after the driver died: {alive}"
+
+
+BUILDER = '''
+import os
+import sys
+
+import keras
+
+SUBMITTED_FROM = {original!r}
+
+
+def build(config, input_shape, n_outputs):
+    here = os.path.dirname(os.path.abspath(__file__))
+    in_actor = "ray" in sys.modules and sys.modules["ray"].is_initialized()  # the driver's export: Ray shut down
+    if in_actor and here == SUBMITTED_FROM:  # an actor must import the job's shipped copy
+        raise RuntimeError("the builder was imported from the submitter's folder, not the job's working_dir")
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Dense(int(config.get("units", [8])[0]), activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(n_outputs, activation="softmax")(x))
+'''
+
+
+def test_a_custom_builder_travels_as_the_jobs_working_dir(tmp_path, cluster):
+    module = f"shipped_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(BUILDER.format(original=str(tmp_path)))
+    path = write_study(tmp_path, "ray-ship", model={"builder": f"{module}:build"},
+                       search={"trials": 2, "workers": 2, "algorithm": "random"},
+                       fixed={"epochs": 2, "batch_size": 64, "patience": 0})
+    result = run_cli("run", str(path), "--ray", cluster.address, cwd=tmp_path, env=local_env(tmp_path))
+    assert result.code == 0, result.stderr[-4000:]
+    trials = load(journal(tmp_path), "ray-ship").get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2, [t.user_attrs for t in trials]
