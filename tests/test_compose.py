@@ -70,7 +70,8 @@ def command_of(service: dict[str, Any]) -> list[str]:
 
 
 def test_the_stack_has_its_services(compose):
-    assert set(compose["services"]) == {"postgres", "mlflow", "dashboard", "worker", "submit"}
+    assert set(compose["services"]) == {"postgres", "mlflow", "dashboard", "worker", "submit",
+                                        "ray-head", "ray-worker", "ray-run"}  # Ray's: tests/test_ray_deploy.py
     assert compose["services"]["submit"]["profiles"] == ["tools"]  # a one-off, not started by `up`
 
 

@@ -41,6 +41,10 @@ def run(
                                                 "(default: the study's resources.gpus).")] = None,
     trials_per_gpu: Annotated[Optional[int], typer.Option(min=1, help="Trials sharing one GPU, each with "
                                                           "about 1/K of its memory.")] = None,
+    ray: Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS",
+                                               help="Run the workers as actors on a Ray cluster: auto, HOST:PORT, "
+                                                    "ray://HOST:10001, or local (default: the study's "
+                                                    "resources.ray).")] = None,
 ) -> None:
     """Run (or resume) a study: parallel workers, every trial in MLflow, the best model exported."""
     from search._lifetime import stop_on_sigterm
@@ -53,7 +57,7 @@ def run(
 
     options = RunOptions(trials=trials, timeout=_timeout(timeout), workers=workers, storage=storage,
                          tracking_uri=tracking_uri, seed=seed, export_dir=export_dir, export=export,
-                         gpus=gpu_select, trials_per_gpu=trials_per_gpu)
+                         gpus=gpu_select, trials_per_gpu=trials_per_gpu, ray=ray)
     if export:  # before anything is printed or written: an unusable export folder would fail only at the end
         from search.driver import export_dir_for
         from tracking._target import check_export_target
@@ -97,6 +101,8 @@ def run(
         out.print("[yellow]no trial completed, nothing exported[/]")
     out.print(f"browse the runs: {ui_hint(study_file, storage=storage, tracking_uri=tracking_uri)}", highlight=False,
               soft_wrap=True)
+    if outcome.dashboard:
+        out.print(f"Ray dashboard: {outcome.dashboard}")
 
 
 def ui_hint(study_file: Path, *, storage: str | None, tracking_uri: str | None) -> str:

@@ -17,7 +17,7 @@ from search.storage import stored_study
 from search.workers._plan import RunPlan
 from search.spec import Study
 from spaces.core import TrialState
-from spaces.core import resolve_storage_url, resolve_tracking_uri, workdir
+from spaces.core import resolve_storage_url, resolve_tracking_uri
 
 
 @dataclass
@@ -34,7 +34,8 @@ class RunOptions:
     export: bool = True
     gpus: str | list[int] | None = None  # "auto" | "none" | [0, 2]; None: the study's resources.gpus
     trials_per_gpu: int | None = None
-    executor: str = "local"  # search.executors.EXECUTORS: where the workers run
+    ray: str | None = None  # --ray ADDRESS; None: the study's resources.ray, else local worker processes
+    executor: str = "local"  # search.executors.EXECUTORS: where the workers run (--ray picks "ray")
     executor_options: dict[str, Any] = field(default_factory=dict)  # that executor's own options
 
 
@@ -47,6 +48,7 @@ class RunOutcome:
     best: BestModel | None
     seconds: float
     deaths: list[str] = field(default_factory=list)
+    dashboard: str | None = None  # the Ray dashboard's address (runs on Ray)
 
 
 def load_records(storage_url: str, study_name: str) -> Callable[[], list[TrialRecord]]:
@@ -169,9 +171,8 @@ def _rerun_finished(study: Study, options: RunOptions, plan: RunPlan, trials: li
 
 def run_study(study: Study, options: RunOptions,
               progress: Callable[[RunPlan, list[TrialRecord]], None] | None = None) -> RunOutcome:
-    """Run (or resume) a study with its executor's workers (local processes) and export its best model."""
-    from search.driver._devices import run_slots
-    from search.executors import make_executor
+    """Run (or resume) a study with its executor's workers (local processes, or Ray actors) and export its best model."""
+    from search.driver._executor import executor_for
     from tracking import mlflow_log
 
     start = time.time()
@@ -186,19 +187,15 @@ def run_study(study: Study, options: RunOptions,
     finished = finished_trials(study, storage_url, tracking_uri, trials=options.trials, seed=options.seed)
     if finished is not None:  # the budget is spent: answer without booting a worker
         return _rerun_finished(study, options, *finished, start=start)
-    slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
-    from search.driver._capacity import trials_left
-
-    slots = slots[:max(1, trials_left(study, storage_url, options.trials))]  # no worker that has no trial to run
-    executor = make_executor(slots, workdir() / "logs" / study.name, kind=options.executor,
-                             **options.executor_options)
+    executor = executor_for(study, options, storage_url=storage_url, tracking_uri=tracking_uri)
     executor.boot()  # the workers import TensorFlow meanwhile, then wait for the plan
     try:
         dataset = dataset_for(study)  # bad data fails here, before any trial or run is created
+        executor.share(dataset)  # once (Ray: into its object store)
         plan = prepare_run(study, storage_url=storage_url, tracking_uri=tracking_uri, trials=options.trials,
-                           timeout=options.timeout, seed=options.seed, workers=len(slots),
+                           timeout=options.timeout, seed=options.seed, workers=executor.size,
                            data_sha256=dataset.info.sha256)
-        chief = engine.start_chief(study, plan)
+        chief = engine.start_chief(study, plan, host=executor.chief_host)
         client = mlflow_log.client_for(tracking_uri)
         records = load_records(storage_url, study.name)
     except BaseException:
@@ -233,6 +230,7 @@ def run_study(study: Study, options: RunOptions,
     finally:
         if chief is not None:
             chief.stop()
+        executor.close()
     trials = records()
     _sweep(client, plan, trials, "its worker stopped before it finished")
     best = best_of(trials, study.direction)
@@ -250,7 +248,8 @@ def run_study(study: Study, options: RunOptions,
     finally:
         final_report.join()
     client.set_terminated(plan.parent_run_id, status="FINISHED")
-    return RunOutcome(plan, trials, best_model, time.time() - start, report.deaths)
+    return RunOutcome(plan, trials, best_model, time.time() - start, report.deaths,
+                      dashboard=executor.dashboard)
 
 
 __all__ = ["BestModel", "RunOptions", "RunOutcome", "RunPlan", "StudyMismatchError", "best_of", "dataset_for",

@@ -79,8 +79,9 @@ class Engine(ABC):
         return cls.name
 
     @classmethod
-    def start_chief(cls, study: Any, plan: Any) -> Chief | None:
-        """Start what the workers of ``plan`` talk to (``needs_chief`` engines); None for the others."""
+    def start_chief(cls, study: Any, plan: Any, *, host: str = "127.0.0.1") -> Chief | None:
+        """Start what the workers of ``plan`` talk to, listening on ``host`` (``needs_chief`` engines);
+        None for the others."""
         return None
 
     @abstractmethod

@@ -1,4 +1,5 @@
-"""Executors: where a run's workers run. :class:`LocalProcesses` (this machine) is the default.
+"""Executors: where a run's workers run. :class:`LocalProcesses` (this machine) is the default;
+:class:`~search.executors._ray.RayActors` runs them as actors on a Ray cluster (``--ray``).
 
 A new executor is one module with an :class:`Executor` subclass and one line in
 ``EXECUTORS`` below; the driver chooses it with :func:`make_executor` and never
@@ -17,6 +18,7 @@ from spaces.core import SpecError
 # kind -> "module:class"; loaded on use (an executor may import heavy or optional packages)
 EXECUTORS = {
     "local": "search.executors._local:LocalProcesses",
+    "ray": "search.executors._ray:RayActors",  # tuneforge run --ray ADDRESS (Ray imported only then)
 }
 
 

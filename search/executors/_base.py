@@ -33,6 +33,20 @@ class Executor(ABC):
     worker so each fails its running trial for a later run to retry.
     """
 
+    chief_host: str = "127.0.0.1"  # the address this executor's workers reach a chief on (Keras Tuner's oracle)
+    dashboard: str | None = None  # a web page that shows the workers (Ray's dashboard), when there is one
+
+    @property
+    @abstractmethod
+    def size(self) -> int:
+        """How many workers run at once (the plan tells the engine, which shares its sampler out)."""
+
+    def share(self, dataset: Any) -> None:
+        """The run's data, loaded once by the driver: an executor may ship it to its workers (no-op here)."""
+
+    def close(self) -> None:
+        """Release what the executor holds once the run is over (a cluster connection); no-op here."""
+
     def boot(self) -> None:
         """Start workers before the plan exists (their imports overlap the study's preparation); may be a no-op."""
 

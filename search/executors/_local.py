@@ -67,6 +67,10 @@ class LocalProcesses(Executor):
         self._host = socket.gethostname()
         self._spawned: set[str] = set()  # every worker id this supervisor started: only their trials are its own
 
+    @property
+    def size(self) -> int:
+        return len(self.slots)
+
     # --- lifecycle -------------------------------------------------------------------
     def boot(self) -> None:
         """Start the worker processes before the plan exists: they import TensorFlow (the slowest part of a

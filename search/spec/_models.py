@@ -185,6 +185,7 @@ class ResourcesSpec(_Section):
 
     gpus: Literal["auto", "none"] | list[int] = "auto"
     trials_per_gpu: int = Field(default=1, ge=1, le=64)
+    ray: str | None = None  # a Ray cluster address (auto, HOST:PORT, ray://HOST:10001, local): workers as actors
 
 
 class TrackingSpec(_Section):

@@ -1,7 +1,8 @@
 """A lock per study, so "count the trials, then start one" is one step across workers.
 
 Local files (journal, SQLite) use an ``fcntl`` lock file beside them; PostgreSQL
-uses an advisory lock, which works across machines. Other storages get no lock
+uses an advisory lock, which works across machines. Worker actors on a Ray cluster
+(``TUNEFORGE_RAY_LOCK`` set) use a lock actor their driver keeps. Other storages get no lock
 (the budget may then be overshot by a trial or two per worker).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +32,11 @@ class StudyLock:
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
+        ray_lock = os.environ.get("TUNEFORGE_RAY_LOCK")  # a worker actor on a Ray cluster (search.executors)
+        if ray_lock:
+            with _hold_ray_lock(ray_lock):
+                yield
+            return
         if self._engine is not None:
             import sqlalchemy
 
@@ -58,3 +65,26 @@ class StudyLock:
             return None
         safe = hashlib.sha256(self.study_name.encode()).hexdigest()[:12]
         return (base.parent if base.parent.exists() else workdir()) / "locks" / f"{safe}.lock"
+
+
+RAY_LOCK_POLL_SECONDS = 0.05
+
+
+@contextlib.contextmanager
+def _hold_ray_lock(name: str) -> Iterator[None]:
+    """Hold the lock kept by the run's named lock actor (``search.executors._ray_actor.StudyLockKeeper``)."""
+    import socket
+    import threading
+    import time
+    import uuid
+
+    import ray
+
+    keeper = ray.get_actor(name)
+    holder = f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:6]}"
+    while not ray.get(keeper.acquire.remote(holder)):
+        time.sleep(RAY_LOCK_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        ray.get(keeper.release.remote(holder))

@@ -30,7 +30,14 @@ def get_storage(url: str | Url | None = None) -> Any:
     key = (os.getpid(), url)
     if key in _OPENED:
         return _OPENED[key]
-    if url.is_journal:
+    if url.is_grpc_proxy:
+        import warnings
+
+        parts = url.secret()[len("grpc://"):].rpartition(":")
+        with warnings.catch_warnings():  # "experimental", once per worker: noise in every actor's log
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.GrpcStorageProxy(host=parts[0], port=int(parts[2]))
+    elif url.is_journal:
         from optuna.storages.journal import JournalFileBackend
 
         url.local_path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, TextIO
 
 from search.workers._plan import RunPlan
@@ -108,7 +109,9 @@ def work(plan: RunPlan, worker_id: str, index: int, *, dataset: Any = None,
     """The worker loop, callable in-process (a Ray actor calls it): ask, train, tell until the budget is spent.
 
     ``dataset`` given: no data files are loaded here. ``observers`` default to MLflow logging with the
-    trial artifacts (drawn on a background lane); returns the number of trials this worker ran.
+    trial artifacts (drawn on a background lane); returns the number of trials this worker ran. A worker
+    that got the study folder shipped (a Ray job's working directory, ``TUNEFORGE_STUDY_DIR``) finds
+    custom builders there.
     """
     import optuna
 
@@ -121,6 +124,8 @@ def work(plan: RunPlan, worker_id: str, index: int, *, dataset: Any = None,
     quiet_libraries()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = stored_study(optuna.load_study(study_name=plan.study_name, storage=get_storage(plan.storage_url)))
+    if os.environ.get("TUNEFORGE_STUDY_DIR"):
+        study = replace(study, root=os.environ["TUNEFORGE_STUDY_DIR"])
     if dataset is None:
         from search.data import dataset_for
 

@@ -96,6 +96,11 @@ class Url:
         return self.scheme.split("+")[0] in ("postgresql", "postgres")
 
     @property
+    def is_grpc_proxy(self) -> bool:
+        """Optuna's gRPC storage proxy (``grpc://HOST:PORT``), which a Ray run's driver serves to its actors."""
+        return self.scheme == "grpc"
+
+    @property
     def local_path(self) -> Path | None:
         """The file behind a journal, SQLite or ``file:`` store; ``None`` for a server."""
         if self.is_journal or (self.is_sqlite and self.path) or self.scheme == "file":

@@ -29,7 +29,9 @@ def kt_directory(study_name: str) -> Path:
 class Chief(EngineChief):
     """Owns a study's oracle and serves it to the workers until :meth:`stop`."""
 
-    def __init__(self, study: Study, *, budget: int, seed: int | None, directory: Path | None = None) -> None:
+    def __init__(self, study: Study, *, budget: int, seed: int | None, directory: Path | None = None,
+                 host: str = HOST) -> None:
+        """``host``: the address the workers reach the oracle on (a Ray cluster's nodes: this node's IP)."""
         from search._quiet import import_tensorflow_quietly
 
         import_tensorflow_quietly()  # keras_tuner imports keras: keep TensorFlow's start-up noise off the screen
@@ -42,6 +44,7 @@ class Chief(EngineChief):
         self.oracle.max_trials = budget  # not part of the saved state: this run's budget applies
         self.oracle.save()
         self.server: Any = None
+        self.host = host
         self.port = 0
 
     @property
@@ -56,7 +59,7 @@ class Chief(EngineChief):
 
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(self.oracle), self.server)
-        self.port = self.server.add_insecure_port(f"{HOST}:0")
+        self.port = self.server.add_insecure_port(f"{self.host}:0")
         self.server.start()
 
     def worker_env(self, index: int) -> dict[str, str]:
@@ -65,7 +68,7 @@ class Chief(EngineChief):
         A restarted worker keeps its slot's tuner id, so the oracle hands it the trial
         its predecessor was running: the trial is retried, not lost.
         """
-        return {"KERASTUNER_ORACLE_IP": HOST, "KERASTUNER_ORACLE_PORT": str(self.port),
+        return {"KERASTUNER_ORACLE_IP": self.host, "KERASTUNER_ORACLE_PORT": str(self.port),
                 "KERASTUNER_TUNER_ID": tuner_id(index)}
 
     def release(self, index: int, reason: str) -> str | None:

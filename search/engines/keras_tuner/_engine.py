@@ -77,11 +77,11 @@ class KerasTunerEngine(Engine):
         return f"{cls.name}:{study.spec.search.algorithm}"
 
     @classmethod
-    def start_chief(cls, study: Study, plan: Any) -> Any:
+    def start_chief(cls, study: Study, plan: Any, *, host: str = "127.0.0.1") -> Any:
         """Keras Tuner's chief for this run: its oracle reloaded from ``.tuneforge/`` and served to the workers."""
         from search.engines.keras_tuner._chief import Chief
 
-        chief = Chief(study, budget=plan.budget, seed=plan.sampler_seed)
+        chief = Chief(study, budget=plan.budget, seed=plan.sampler_seed, host=host)
         chief.start()
         return chief
 
