@@ -246,13 +246,12 @@ def trainer_vs_fit(dataset: Any, batches: list[int], seeds: tuple[int, ...], epo
     fit_trainer(dataset, config, 128, 2, 0)  # warm TensorFlow up (kernels, thread pools) for both sides
     for seed in seeds:
         for batch in batches:
-            sides = [("trainer", lambda: fit_trainer(dataset, config, batch, epochs, seed)),
-                     ("plain", lambda: fit_plain(dataset, config, batch, epochs, seed))]
-            if batch in tuned:
-                sides.append(("tuned", lambda: fit_plain(dataset, config, batch, epochs, seed, tuned=True)))
+            sides = ["trainer", "plain", *(["tuned"] if batch in tuned else [])]
             shift = seed % len(sides)  # rotate the order: load changes hit every side alike
-            for name, fit in sides[shift:] + sides[:shift]:
-                getattr(rows[batch], name).append(fit())
+            for name in sides[shift:] + sides[:shift]:
+                fit = fit_trainer if name == "trainer" else fit_plain
+                extra = {"tuned": True} if name == "tuned" else {}
+                getattr(rows[batch], name).append(fit(dataset, config, batch, epochs, seed, **extra))
             if same_batches:
                 rows[batch].same_batches.append(fit_plain_same_batches(dataset, config, batch, epochs, seed))
     return list(rows.values())

@@ -22,7 +22,6 @@ Needs ``pip install 'tuneforge[bench]'`` (optuna-integration).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess

@@ -101,6 +101,11 @@ def test_study_and_bare_loops_train_the_same_configs(ratios, tmp_path, capsys):
         if trial["state"] == "COMPLETE":  # same config, data and seed: the study's result again
             assert trainer == pytest.approx(trial["value"], abs=0.01)
             assert fit == pytest.approx(trainer, abs=0.05)  # Keras fit: the same config, its own loop
+    job.write_text(json.dumps({"study": str(path), "seed": study["search"]["seed"], "mode": "fit",
+                               "configs": [run.trials[0]["config"]], "refit": run.trials[0]["config"]}))
+    ratios._bare_loop_main(str(job))  # the short-study row's baseline: the configs, then the export's refit
+    first, refit = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert refit == pytest.approx(first, abs=1e-6)  # the same config, data and seed trained once more
 
 
 def test_grid_study_gives_both_worker_counts_the_same_configs(ratios):
