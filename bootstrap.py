@@ -4,7 +4,7 @@
     python3 bootstrap.py demo    # create .venv, install, run the demo study
     python3 bootstrap.py test    # create .venv, install, run the whole test suite
 
-Needs only python3 (>= 3.10) with venv and pip. The virtualenv lives in .venv/
+Needs only python3 (>= 3.11) with venv and pip. The virtualenv lives in .venv/
 and is reinstalled only when pyproject.toml changes.
 """
 
@@ -32,8 +32,8 @@ def _run(*cmd: str | os.PathLike[str]) -> None:
 
 
 def _ensure_venv() -> None:
-    if sys.version_info < (3, 10):
-        sys.exit(f"tuneforge needs Python >= 3.10, this is {sys.version.split()[0]}")
+    if sys.version_info < (3, 11):
+        sys.exit(f"tuneforge needs Python >= 3.11, this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         _run(sys.executable, "-m", "venv", VENV)
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()

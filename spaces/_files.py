@@ -20,10 +20,7 @@ import yaml
 
 from spaces.core._errors import PathPart, SourceError, SpecError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+import tomllib
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
