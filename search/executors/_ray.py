@@ -233,7 +233,7 @@ class RayActors(Executor):
     def _finished(self, actor: _Actor) -> None:
         import ray
 
-        from search.workers import WorkerError
+        from spaces.core import WorkerError
 
         try:
             ray.get(actor.work)
