@@ -46,6 +46,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -93,6 +94,14 @@ def cpu_flags() -> str:
     except OSError:
         pass
     return "unknown"
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A Markdown table on stdout (the form the README quotes)."""
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
 
 
 def load_average() -> str:
@@ -541,10 +550,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print()
     print(f"load average at end {load_average()}")
-    print("| figure | tuneforge | baseline | ratio | bar |")
-    print("|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(("figure", "tuneforge", "baseline", "ratio", "bar"), rows)
 
 
 if __name__ == "__main__":

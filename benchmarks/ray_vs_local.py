@@ -95,10 +95,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tuneforge-ray-bench-") as tmp:
         rows = compare(ratios, quick=args.quick, folder=Path(tmp))
     print(f"load average at end {ratios.load_average()}")
-    print("| figure | Ray (--ray local) | local executor | ratio | goal |")
-    print("|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    ratios.print_table(("figure", "Ray (--ray local)", "local executor", "ratio", "goal"), rows)
 
 
 if __name__ == "__main__":

@@ -13,17 +13,11 @@ This module stays cheap to import (``tuneforge --help`` imports it): the API loa
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from spaces.core._lazy import lazy_getattr
 
 _LAZY = {"run": "search._api", "compare": "search._api", "RunResult": "search._api", "BestTrial": "search._api"}
 
 __all__ = ["BestTrial", "RunResult", "compare", "run"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(globals(), _LAZY)

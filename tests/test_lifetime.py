@@ -8,7 +8,6 @@ next run or, for SIGTERM, at once: the parent run ends KILLED before the process
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -23,24 +22,12 @@ from search.storage import get_storage
 from tests._mlflow import study_runs
 from tests._studies import write_study
 from tests.conftest import run_cli
+from tests.test_run_cli import journal, local_env, tracking
 
 pytestmark = pytest.mark.slow
 OState = optuna.trial.TrialState
 GONE_WITHIN = 10.0
 
-
-def local_env(folder: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["TUNEFORGE_HOME"] = str(folder / ".tuneforge")
-    return env
-
-
-def journal(folder: Path) -> str:
-    return f"journal:{folder / '.tuneforge' / 'optuna.journal'}"
-
-
-def tracking(folder: Path) -> str:
-    return f"sqlite:///{folder / '.tuneforge' / 'mlflow.db'}"
 
 
 def start(folder: Path, *args: str) -> subprocess.Popen:

@@ -9,16 +9,22 @@ strategy and repeat. TensorFlow, scikit-learn and MLflow load only when a compar
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from spaces.core._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from search.comparison._budget import Budget, parse_budget
     from search.comparison._estimator import make_estimator
-    from search.comparison._evaluate import Evaluation, Setup, evaluate_configs, scoring_for
+    from search.comparison._evaluate import (
+        Evaluation,
+        Setup,
+        evaluate_configs,
+        scoring_for,
+    )
+    from search.comparison._names import STRATEGIES
     from search.comparison._report import COLUMNS, REPORT_FILES
     from search.comparison._run import CompareOptions, Comparison, run_comparison
-    from search.comparison._names import STRATEGIES
     from search.comparison._strategies import StrategyRun
 
 _LAZY = {
@@ -41,9 +47,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(globals(), _LAZY)

@@ -12,10 +12,10 @@ load only when a dataset that needs them is loaded.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from search.data._errors import DataError
+from spaces.core._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from search.data._load import clear_cache, load_data
@@ -34,12 +34,7 @@ _LAZY = {
 __all__ = ["DataError", "Dataset", "DatasetInfo", "Split", "clear_cache", "dataset_for", "load_data"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(globals(), _LAZY)
 
 
 def __dir__() -> list[str]:
