@@ -71,7 +71,7 @@ def assert_readonly(*arrays: np.ndarray) -> None:
 
 def test_public_api():
     assert sorted(search.data.__all__) == sorted(
-        ["DataError", "Dataset", "DatasetInfo", "Split", "clear_cache", "load_data"])
+        ["DataError", "Dataset", "DatasetInfo", "Split", "clear_cache", "dataset_for", "load_data"])
     from spaces import TuneforgeError
 
     assert issubclass(DataError, TuneforgeError)

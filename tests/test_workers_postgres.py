@@ -174,9 +174,10 @@ def test_kill_9_a_worker_its_trial_fails_by_heartbeat_and_is_retried_once(tmp_pa
     survivor = start_cli(tmp_path, "worker", "--storage", pg_url, "--study", "hb", "--workers", "2", "--trust-builders",
                          log="survivor.log")
     slot_processes = psutil.Process(victim.pid).children()
-    os.kill(victim.pid, signal.SIGKILL)  # the whole worker, as when its machine dies
+    for pid in [victim.pid, *(p.pid for p in slot_processes)]:  # the whole worker and its slots at once, as
+        os.kill(pid, signal.SIGKILL)                             # when its machine dies: nothing cleans up
     victim.wait()
-    psutil.wait_procs(slot_processes, timeout=30)  # its slot process dies with it (parent-death signal)
+    psutil.wait_procs(slot_processes, timeout=30)
     assert not [p for p in slot_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
     assert survivor.wait(timeout=900) == 0, log_of(tmp_path, "survivor.log")[-3000:]
