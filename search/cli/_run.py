@@ -94,7 +94,7 @@ def run(
         b = outcome.best
         test = ", ".join(f"{k}={v:.4f}" for k, v in b.test.items()) or "no test split"
         out.print(f"best trial #{b.trial.number}: {study.metric}={b.trial.value:.4f}; test: {test}")
-        out.print(f"exported to {b.directory}")
+        out.print(f"exported to {b.directory}", soft_wrap=True, highlight=False)  # a path to copy: never wrapped
         if b.registered_version:
             out.print(f"registered in MLflow as models:/{study.name}/{b.registered_version}")
     elif export:
