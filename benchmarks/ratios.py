@@ -328,9 +328,9 @@ class StudyRun:
         return max(t["end"] for t in self.trials) - min(t["start"] for t in self.trials)
 
 
-def run_study(study: dict, folder: Path, export: bool = False) -> StudyRun:
-    """``tuneforge run STUDY --no-export`` (``export``: with the export, to ``folder/model``) with its own
-    TUNEFORGE_HOME (study storage + local MLflow store)."""
+def run_study(study: dict, folder: Path, export: bool = False, extra: Sequence[str] = ()) -> StudyRun:
+    """``tuneforge run STUDY --no-export [extra]`` (``export``: with the export, to ``folder/model``) with its
+    own TUNEFORGE_HOME (study storage + local MLflow store)."""
     import yaml
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -344,10 +344,11 @@ def run_study(study: dict, folder: Path, export: bool = False) -> StudyRun:
     start = time.perf_counter()
     export_args = ["--export-dir", str(folder / "model")] if export else ["--no-export"]
     proc = subprocess.run([sys.executable, "-m", "search.cli", "run", str(path), *export_args,
-                           "--storage", storage], cwd=folder, env=env, capture_output=True, text=True)
+                           "--storage", storage, *extra], cwd=folder, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"tuneforge run failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"tuneforge run {' '.join(extra)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n"
+                           f"{proc.stderr[-3000:]}")
     return StudyRun(seconds, _trained(storage, study["name"]), folder, started)
 
 

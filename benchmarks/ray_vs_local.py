@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,22 +37,7 @@ def _ratios():
 
 def run(ratios, study: dict, folder: Path, *extra: str):
     """``tuneforge run STUDY --no-export [extra]`` in a fresh process; a ratios.StudyRun."""
-    import yaml
-
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{study['name']}.yaml"
-    path.write_text(yaml.safe_dump(study, sort_keys=False))
-    home = folder / ".tuneforge"
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["TUNEFORGE_HOME"] = str(home)
-    storage = f"journal:{home / 'optuna.journal'}"
-    started, start = time.time(), time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "search.cli", "run", str(path), "--no-export", "--storage", storage,
-                           *extra], cwd=folder, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"tuneforge run {' '.join(extra)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return ratios.StudyRun(seconds, ratios._trained(storage, study["name"]), folder, started)
+    return ratios.run_study(study, folder, extra=extra)
 
 
 def compare(ratios, *, quick: bool, folder: Path) -> list[tuple[str, str, str, str, str]]:
