@@ -18,21 +18,8 @@ the study file through Optuna's gRPC storage proxy. Figures:
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import tempfile
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _ratios():
-    """benchmarks/ratios.py (its grid study, fresh-process runner and machine line)."""
-    spec = importlib.util.spec_from_file_location("tuneforge_bench_ratios", ROOT / "benchmarks" / "ratios.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
 
 
 def run(ratios, study: dict, folder: Path, *extra: str):
@@ -70,7 +57,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 4-point grid, 3 epochs")
     args = parser.parse_args()
-    ratios = _ratios()
+    import ratios  # benchmarks/ratios.py: this script's folder is first on sys.path
+
     info = ratios.machine()
     print(f"{info['cores']} cores ({info['cpu']}), Python {info['python']}, TensorFlow {info['tensorflow']}, "
           f"load average at start {info['load']}")

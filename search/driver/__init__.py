@@ -16,8 +16,7 @@ from search.driver._prepare import StudyMismatchError, prepare_run
 from search.storage import stored_study
 from search.workers._plan import RunPlan
 from search.spec import Study
-from spaces.core import TrialState
-from spaces.core import resolve_storage_url, resolve_tracking_uri
+from spaces.core import TrialState, resolve_storage_url, resolve_tracking_uri
 
 
 @dataclass
