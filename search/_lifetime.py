@@ -13,6 +13,7 @@ after the grace period is ended with ``os._exit``.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -20,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 PARENT_ENV = "TUNEFORGE_PARENT_PID"
@@ -53,16 +55,46 @@ def _set_parent_death_signal(signum: int) -> bool:
         return False
 
 
-def _stop_self(grace: float) -> None:
-    os.kill(os.getpid(), signal.SIGTERM)
+@contextlib.contextmanager
+def interrupts_deferred(*, redeliver: bool = True) -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block has run (main thread only; elsewhere a no-op).
+
+    For the few storage writes that must happen whole: a trial created and handed to its
+    worker, a lost trial failed *and* its retry queued. A signal that came meanwhile is
+    delivered when the block ends (``redeliver=False``: dropped, for cleanup that runs
+    because the process is already stopping).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def _record(signum: int, frame: Any) -> None:
+        caught.append(signum)
+
+    previous = {signum: signal.signal(signum, _record) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if caught and redeliver:
+        signal.raise_signal(caught[0])
+
+
+def _stop_self(grace: float, *, signalled: bool = False) -> None:
+    if not signalled:
+        os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(grace)
     os._exit(128 + signal.SIGTERM)  # the interrupt did not end it: end it
 
 
-def _watch(parent: int, grace: float) -> None:
+def _watch(parent: int, grace: float, signalled: bool) -> None:
     while os.getppid() == parent:
         time.sleep(WATCH_SECONDS)
-    _stop_self(grace)
+    # When the kernel was told, its SIGTERM came with the parent's death: a second one would
+    # interrupt the cleanup the first started (a lost trial failed but its retry never queued).
+    _stop_self(grace, signalled=signalled)
 
 
 def die_with_parent(parent: int | None = None, *, grace: float = GRACE_SECONDS, pool: bool = False) -> None:
@@ -75,13 +107,15 @@ def die_with_parent(parent: int | None = None, *, grace: float = GRACE_SECONDS, 
     """
     if parent is None:
         parent = int(os.environ.get(PARENT_ENV) or os.getppid())
+    kernel_signals = False
     if not pool:
         stop_on_sigterm()
-        _set_parent_death_signal(signal.SIGTERM)
+        kernel_signals = _set_parent_death_signal(signal.SIGTERM)
     if os.getppid() != parent:  # it died before the kernel was told
         threading.Thread(target=_stop_self, args=(grace,), name="tuneforge-orphan", daemon=True).start()
         return
-    threading.Thread(target=_watch, args=(parent, grace), name="tuneforge-parent-watch", daemon=True).start()
+    threading.Thread(target=_watch, args=(parent, grace, kernel_signals), name="tuneforge-parent-watch",
+                     daemon=True).start()
 
 
 def owner_is_dead(worker_id: str, host: str) -> bool:
@@ -102,4 +136,4 @@ def owner_is_dead(worker_id: str, host: str) -> bool:
     return False
 
 
-__all__ = ["PARENT_ENV", "child_env", "die_with_parent", "owner_is_dead", "stop_on_sigterm"]
+__all__ = ["PARENT_ENV", "child_env", "die_with_parent", "interrupts_deferred", "owner_is_dead", "stop_on_sigterm"]

@@ -82,33 +82,55 @@ def stop(proc: subprocess.Popen, signum: int) -> list[psutil.Process]:
     return descendants
 
 
-SLOW_BUILDER = """
+HOLD_BUILDER = """
 import time
+from pathlib import Path
 
 import keras
 
+HOLD = Path(__file__).with_name("hold")
+
 
 def build(config, input_shape, n_outputs):
-    time.sleep(4)  # a trial long enough to be caught running (digits trains in about a second)
+    if HOLD.exists():  # the test keeps the trial here, in training, until it has stopped the worker
+        Path(__file__).with_name("holding").touch()
+        end = time.monotonic() + 120
+        while HOLD.exists() and time.monotonic() < end:
+            time.sleep(0.1)
     inputs = keras.Input(shape=input_shape)
     x = keras.layers.Dense(int(config["units"]), activation="relu")(inputs)
     return keras.Model(inputs, keras.layers.Dense(n_outputs, activation="softmax")(x))
 """
 
 
+def held_study(folder: Path, name: str, **search: object) -> Path:
+    """A study whose trials wait in their builder while ``folder/hold`` exists (a trial is surely
+    in training when the signal comes, however fast the machine)."""
+    (folder / "holdbuild.py").write_text(HOLD_BUILDER)
+    (folder / "hold").touch()
+    return write_study(folder, name, search={"trials": 3, "algorithm": "random", **search},
+                       model={"builder": "holdbuild:build"},
+                       space={"units": {"type": "int", "low": 8, "high": 32}},
+                       fixed={"epochs": 2, "batch_size": 64, "patience": 0})
+
+
+def held_in_training(folder: Path, url: str, name: str) -> bool:
+    return (folder / "holding").exists() and any("mlflow_run_id" in t.user_attrs for t in running_trials(url, name))
+
+
+def release(folder: Path) -> None:
+    (folder / "hold").unlink()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 def test_stopping_run_leaves_no_worker_and_the_next_run_retries(tmp_path, signum):
     name = f"stopped-{int(signum)}"
-    (tmp_path / "slowbuild.py").write_text(SLOW_BUILDER)
-    path = write_study(tmp_path, name, search={"trials": 3, "workers": 2, "algorithm": "random"},
-                       model={"builder": "slowbuild:build"},
-                       space={"units": {"type": "int", "low": 8, "high": 32}},
-                       fixed={"epochs": 2, "batch_size": 64, "patience": 0})
+    path = held_study(tmp_path, name, workers=2)
     proc = start(tmp_path, "run", str(path), "--no-export")
     url = journal(tmp_path)
-    wait_for(lambda: any("mlflow_run_id" in t.user_attrs for t in running_trials(url, name)), proc=proc,
-             what="a trial in training")
+    wait_for(lambda: held_in_training(tmp_path, url, name), proc=proc, what="a trial in training")
     descendants = stop(proc, signum)
+    release(tmp_path)
     assert proc.returncode == (-signal.SIGKILL if signum == signal.SIGKILL else 130), proc.stderr.read()[-2000:]
     assert_all_gone(descendants)
     if signum == signal.SIGTERM:
@@ -164,27 +186,28 @@ def test_stopping_worker_leaves_no_slot_process_and_the_next_worker_retries(tmp_
     url = next(urls)
     try:
         uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-        path = write_study(tmp_path, "served", search={"trials": 3, "algorithm": "random"},
-                           fixed={"epochs": 30, "batch_size": 32, "patience": 0})
+        path = held_study(tmp_path, "served")
         env = cli_env(tmp_path)
         result = run_cli("submit", str(path), "--storage", url, "--tracking-uri", uri, "--heartbeat-interval", "1",
                          "--grace-period", "3", cwd=tmp_path, env=env)
         assert result.code == 0, result.stderr[-2000:]
         proc = subprocess.Popen([sys.executable, "-m", "search.cli", "worker", "--storage", url, "--study", "served",
-                                 "--workers", "2"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
-        wait_for(lambda: any("mlflow_run_id" in t.user_attrs for t in running_trials(url, "served")), proc=proc,
-                 what="a trial in training")
+                                 "--workers", "2", "--trust-builders"], cwd=tmp_path, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: held_in_training(tmp_path, url, "served"), proc=proc, what="a trial in training")
         descendants = stop(proc, signum)
+        release(tmp_path)
         assert_all_gone(descendants)
         if signum == signal.SIGTERM:
             assert proc.returncode == 130 and running_trials(url, "served") == []
         time.sleep(4)  # past the grace period: a killed slot's trial is failed by the next worker
-        result = run_cli("worker", "--storage", url, "--study", "served", "--workers", "1", cwd=tmp_path, env=env)
+        result = run_cli("worker", "--storage", url, "--study", "served", "--workers", "1", "--trust-builders",
+                         cwd=tmp_path, env=env)
         assert result.code == 0, result.stderr[-3000:]
         trials = optuna.load_study(study_name="served", storage=get_storage(url)).get_trials()
         lost = [t for t in trials if "lost" in t.user_attrs]
-        assert lost and all([r for r in trials if r.system_attrs.get("failed_trial") == t.number] for t in lost)
+        assert lost and all([r for r in trials if r.system_attrs.get("failed_trial") == t.number] for t in lost), [
+            (t.number, t.state.name, t.user_attrs.get("lost"), t.system_attrs.get("failed_trial")) for t in trials]
         counted = [t for t in trials if "lost" not in t.user_attrs]
         assert len(counted) == 3 and all(t.state is OState.COMPLETE for t in counted)
         runs = study_runs(uri, "served")

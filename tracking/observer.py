@@ -38,8 +38,9 @@ class MlflowObserver(TrialObserver):
         self._runs[trial.number].log_epoch(epoch, logs)
 
     def on_trial_lost(self, trial: TrialInfo, reason: str) -> None:
-        run = self._runs.pop(trial.number)
-        run.finish(TrialState.FAIL, objective=None, metric=trial.metric, error=INTERRUPTED)
+        run = self._runs.pop(trial.number, None)  # None: interrupted before its run was started
+        if run is not None:
+            run.finish(TrialState.FAIL, objective=None, metric=trial.metric, error=INTERRUPTED)
         try:
             self.close()  # the previous trial's artifacts and run end, before the worker exits
         except Exception:  # noqa: BLE001, S110 - already printed to the worker log; the interrupt wins

@@ -66,6 +66,7 @@ class Engine(ABC):
     needs_chief: bool = False
     retries_lost: bool = False
     direction: str = "maximize"
+    current: Ticket | None = None  # the trial this worker was handed and has not finished yet
 
     @classmethod
     @abstractmethod
@@ -86,7 +87,12 @@ class Engine(ABC):
 
     @abstractmethod
     def ask(self) -> Ticket | None:
-        """The next trial to train, or ``None`` when the budget is spent or time is up."""
+        """The next trial to train, or ``None`` when the budget is spent or time is up.
+
+        Creating the trial and handing it over happen whole (signals deferred: see
+        :func:`search._lifetime.interrupts_deferred`), and the ticket is :attr:`current` until
+        ``finish`` or ``finish_lost``, so an interrupt at any point leaves no trial RUNNING.
+        """
 
     @abstractmethod
     def report(self, ticket: Ticket, epoch: int, logs: Mapping[str, float]) -> None:
@@ -107,6 +113,11 @@ class Engine(ABC):
     @abstractmethod
     def trials(self) -> list[TrialRecord]:
         """Every trial of the study, in number order."""
+
+    def fail_current(self, reason: str) -> None:
+        """Fail the trial this worker holds, if any, as lost (the worker is stopping)."""
+        if self.current is not None:
+            self.finish_lost(self.current, reason)
 
     def best(self) -> TrialRecord | None:
         """The best complete trial, or ``None``."""

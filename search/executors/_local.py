@@ -146,8 +146,7 @@ class LocalProcesses(Executor):
         study = optuna.load_study(study_name=self.plan.study_name, storage=get_storage(self.plan.storage_url))
         running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
         dead = {w for t in running if (w := t.user_attrs.get("worker")) and owner_is_dead(w, self._host)}
-        if dead:
-            self._recover(dead, "its run was killed before it could stop it")
+        self._recover(dead, "its run was killed before it could stop it")  # also queues retries a kill -9 cut off
 
     def stop(self, reason: str) -> None:
         """Interrupt every worker, wait for them, kill stragglers, recover what they were running."""

@@ -279,10 +279,11 @@ class RayActors(Executor):
         return self.plan.deadline is not None and time.time() >= self.plan.deadline
 
     def _recover(self, workers: set[str] | None, reason: str) -> None:
-        from search.storage import recover_lost_trials
+        from search.storage import StudyLock, recover_lost_trials
 
-        lost = recover_lost_trials(self.plan.storage_url, self.plan.study_name, workers=workers, reason=reason,
-                                   retry=self._hooks.get("retry_lost", True))
+        with StudyLock(self.plan.storage_url, self.plan.study_name).hold():  # as the workers' finish_lost
+            lost = recover_lost_trials(self.plan.storage_url, self.plan.study_name, workers=workers, reason=reason,
+                                       retry=self._hooks.get("retry_lost", True))
         self.report.lost.extend(lost)
         if lost and self._hooks.get("on_lost"):
             self._hooks["on_lost"](lost, reason)

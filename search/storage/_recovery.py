@@ -27,6 +27,15 @@ def enqueue_retry(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
     return True
 
 
+def queue_missing_retries(study: optuna.Study) -> list[int]:
+    """Queue the retry of every lost trial that has none (and is no retry itself); returns their numbers."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs.get("failed_trial") for t in trials}
+    missing = [t for t in trials if t.state == OState.FAIL and LOST in t.user_attrs
+               and t.number not in retried and "failed_trial" not in t.system_attrs]
+    return [t.number for t in missing if enqueue_retry(study, t)]
+
+
 def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
     """Finished and running trials count; lost ones (replaced by a retry) and waiting ones do not."""
     if trial.state in (OState.COMPLETE, OState.PRUNED, OState.RUNNING):
@@ -49,9 +58,13 @@ def recover_lost_trials(storage_url: str | Url, study_name: str, *, workers: Col
 
     A trial that is itself a retry is not retried again: each trial gets exactly one retry copy.
     ``retry=False`` only fails them (an engine that retries trials itself, like Keras Tuner's).
+    With ``retry``, a trial some worker failed as lost without queuing its retry (killed with
+    ``kill -9`` in between) gets its retry now. Call it under the study's lock.
     """
     storage = get_storage(storage_url)
     study = optuna.load_study(study_name=study_name, storage=storage)
+    if retry:
+        queue_missing_retries(study)
     lost: list[LostTrial] = []
     for trial in study.get_trials(deepcopy=False, states=(OState.RUNNING,)):
         if workers is not None and trial.user_attrs.get("worker") not in workers:

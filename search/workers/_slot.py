@@ -190,10 +190,14 @@ class SlotLoop:
             if served is None:
                 continue
             served.recover_stale()
-            ticket = served.engine.ask()
-            if ticket is not None:
-                self.train(served, ticket)
-                return "trained"
+            try:
+                ticket = served.engine.ask()
+                if ticket is not None:
+                    self.train(served, ticket)
+                    return "trained"
+            except KeyboardInterrupt:  # between ask and training: the trial it was handed
+                served.engine.fail_current("interrupted")
+                raise
             if served.running():
                 waiting = True  # others' trials may still fail and need a retry: stay until they finish
             else:

@@ -60,14 +60,15 @@ def _trial_info(ticket: Any, study: Any, worker: str) -> TrialInfo:
 def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, train_seed: int, worker: str,
               observers: Sequence[TrialObserver] = ()) -> None:
     """Train one ticket, record it in the engine, and tell the observers (begin, each epoch, end or lost)."""
+    from search._lifetime import interrupts_deferred
     from search.training import train_config
 
     info = _trial_info(ticket, study, worker)
-    attrs: dict[str, Any] = {"config": json.dumps(ticket.config)}
-    for observer in observers:
-        attrs.update(observer.on_trial_begin(info))
-    engine.set_attrs(ticket, attrs)
     try:
+        attrs: dict[str, Any] = {"config": json.dumps(ticket.config)}
+        for observer in observers:
+            attrs.update(observer.on_trial_begin(info))
+        engine.set_attrs(ticket, attrs)
         if ticket.duplicate_of is not None:
             original = next(t for t in engine.trials() if t.number == ticket.duplicate_of)
             engine.finish(ticket, TrialState.COMPLETE, original.value, {"duplicate_of": ticket.duplicate_of})
@@ -85,9 +86,10 @@ def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, train_seed:
                               direction=study.direction, report=report, seed=train_seed,
                               search_path=study.base_dir, keep_model=True)
     except KeyboardInterrupt:
-        engine.finish_lost(ticket, "interrupted")
-        for observer in observers:
-            observer.on_trial_lost(info, "interrupted")
+        with interrupts_deferred(redeliver=False):  # a second signal must not leave it half failed
+            engine.finish_lost(ticket, "interrupted")
+            for observer in observers:
+                observer.on_trial_lost(info, "interrupted")
         raise
     attrs = {"epochs": result.epochs_trained, "n_params": result.n_params, "seconds": round(result.seconds, 3)}
     if "val_loss" in result.best_metrics:  # best_of breaks ties on the objective by it
@@ -143,7 +145,9 @@ def work(plan: RunPlan, worker_id: str, index: int, *, dataset: Any = None,
             run_trial(engine, ticket, study=study, dataset=dataset, train_seed=plan.train_seed, worker=worker_id,
                       observers=observers)
             done += 1
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):  # between ask and training: the trial it was handed
+            engine.fail_current("interrupted")
         for observer in observers:
             try:
                 observer.close()

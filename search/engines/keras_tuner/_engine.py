@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import TrialState as OState
 
 import spaces
+from search._lifetime import interrupts_deferred
 from search.engines._base import Engine, Ticket, TrialRecord
 from search.engines.keras_tuner._oracle import config_of, hyperband_tags, silence_stray_print
 from search.engines.optuna import to_record
@@ -117,8 +118,10 @@ class KerasTunerEngine(Engine):
         config = config_of(self.study, kt_trial.hyperparameters)
         tags = {"kt_trial": str(kt_trial.trial_id), **hyperband_tags(kt_trial.hyperparameters)}
         retry_of = self._earlier_attempt(str(kt_trial.trial_id))
-        trial = self._open_ledger_trial(config, tags, retry_of)
-        return Ticket(trial.number, config, handle=(trial, kt_trial), retry_of=retry_of, tags=tags)
+        with interrupts_deferred():  # a ledger trial exists only once this worker holds it (self.current)
+            trial = self._open_ledger_trial(config, tags, retry_of)
+            self.current = Ticket(trial.number, config, handle=(trial, kt_trial), retry_of=retry_of, tags=tags)
+        return self.current
 
     def report(self, ticket: Ticket, epoch: int, logs: Mapping[str, float]) -> None:
         trial, _ = ticket.handle
@@ -134,11 +137,15 @@ class KerasTunerEngine(Engine):
         if state is TrialState.COMPLETE:
             self.client.update_trial(kt_trial.trial_id, {self.study.metric: float(value)}, step=0)  # type: ignore[arg-type]
             kt_trial.status = TrialStatus.COMPLETED
-            self.ledger.tell(trial, float(value))  # type: ignore[arg-type]
+            with interrupts_deferred():  # told and no longer current, or neither
+                self.ledger.tell(trial, float(value))  # type: ignore[arg-type]
+                self.current = None
         else:  # a failed training (NaN loss, a builder error) is a result: not retried
             kt_trial.status = TrialStatus.FAILED
             kt_trial.message = str(attrs.get("error", ""))[:500]
-            self.ledger.tell(trial, state=state.to_optuna())
+            with interrupts_deferred():
+                self.ledger.tell(trial, state=state.to_optuna())
+                self.current = None
         self.client.end_trial(kt_trial)
 
     def finish_lost(self, ticket: Ticket, reason: str) -> None:
@@ -146,8 +153,10 @@ class KerasTunerEngine(Engine):
         from keras_tuner.src.engine.trial import TrialStatus
 
         trial, kt_trial = ticket.handle
-        trial.set_user_attr(LOST, reason)
-        self.ledger.tell(trial, state=OState.FAIL)
+        with interrupts_deferred(redeliver=False):
+            trial.set_user_attr(LOST, reason)
+            self.ledger.tell(trial, state=OState.FAIL)
+            self.current = None
         kt_trial.status = TrialStatus.INVALID
         kt_trial.message = reason
         self.client.end_trial(kt_trial)

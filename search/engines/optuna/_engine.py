@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import TrialState as OState
 
 import spaces
+from search._lifetime import interrupts_deferred
 from search.engines._base import Engine, Ticket, TrialRecord
 from search.engines.optuna._algorithms import make_pruner, make_sampler
 from search.models import value
@@ -108,15 +109,17 @@ class OptunaEngine(Engine):
                     if point is None:
                         return None
                     self.optuna_study.enqueue_trial(point)
-            trial = self.optuna_study.ask()
-            trial.set_user_attr("worker", self.worker)  # before anything can fail: recovery finds it by worker
+            with interrupts_deferred():  # a trial exists only once its worker holds it (self.current)
+                trial = self.optuna_study.ask()
+                trial.set_user_attr("worker", self.worker)  # recovery finds a dead worker's trials by it
+                system_attrs = self.optuna_study._storage.get_trial_system_attrs(trial._trial_id)
+                self.current = ticket = Ticket(trial.number, {}, handle=trial,
+                                               retry_of=system_attrs.get("failed_trial"))
             if self.heartbeat is not None:
                 self.heartbeat.start(trial._trial_id)
-            config = self.suggest(trial)
-        system_attrs = self.optuna_study._storage.get_trial_system_attrs(trial._trial_id)
-        ticket = Ticket(trial.number, config, handle=trial, retry_of=system_attrs.get("failed_trial"))
+            ticket.config = self.suggest(trial)  # under the lock: a parallel sampler sees the others' params
         if self.grid is None:
-            ticket.duplicate_of = self._duplicate(trial.number, _searched(self.study, config))
+            ticket.duplicate_of = self._duplicate(trial.number, _searched(self.study, ticket.config))
         return ticket
 
     def report(self, ticket: Ticket, epoch: int, logs: Mapping[str, float]) -> None:
@@ -134,20 +137,29 @@ class OptunaEngine(Engine):
         for key, attr in attrs.items():
             trial.set_user_attr(key, attr)
         try:
-            if state is TrialState.COMPLETE:
-                self.optuna_study.tell(trial, float(value))  # type: ignore[arg-type]
-            else:
-                self.optuna_study.tell(trial, state=state.to_optuna())
+            with interrupts_deferred():  # told and no longer current, or neither
+                if state is TrialState.COMPLETE:
+                    self.optuna_study.tell(trial, float(value))  # type: ignore[arg-type]
+                else:
+                    self.optuna_study.tell(trial, state=state.to_optuna())
+                self.current = None
         finally:
             self._stop_heartbeat()
 
     def finish_lost(self, ticket: Ticket, reason: str) -> None:
-        """End a trial whose training was interrupted: FAIL, marked lost, one retry queued."""
+        """End a trial whose training was interrupted: FAIL, marked lost, one retry queued.
+
+        Whole (a second signal waits) and under the study's lock, so recovery elsewhere never
+        sees it failed without its retry (:func:`search.storage.recover_lost_trials` repairs
+        that state when a ``kill -9`` came in between).
+        """
         trial: optuna.Trial = ticket.handle
-        trial.set_user_attr(LOST, reason)
-        self.optuna_study.tell(trial, state=OState.FAIL)
-        self._stop_heartbeat()
-        enqueue_retry(self.optuna_study, self.optuna_study._storage.get_trial(trial._trial_id))
+        with interrupts_deferred(redeliver=False), self.lock.hold():
+            trial.set_user_attr(LOST, reason)
+            self.optuna_study.tell(trial, state=OState.FAIL)
+            self.current = None
+            self._stop_heartbeat()
+            enqueue_retry(self.optuna_study, self.optuna_study._storage.get_trial(trial._trial_id))
 
     def set_attrs(self, ticket: Ticket, attrs: Mapping[str, Any]) -> None:
         """Attach attributes to a running trial (worker id, MLflow run id)."""

@@ -1,0 +1,168 @@
+"""A signal at the worst moment leaves no trial RUNNING and no lost trial without its retry.
+
+Real signals, sent to this process (or to a real parent process) at the exact point where
+the storage has just been written: creating a trial, failing a lost one. The signal is
+sent from inside the real Optuna call (a wrapper around it), the engine and the journal
+storage are the real ones.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search._lifetime import interrupts_deferred, stop_on_sigterm
+from search.engines.optuna import OptunaEngine
+from search.spec import load_study
+from search.storage import LOST, get_storage, recover_lost_trials
+from tests._studies import write_study
+
+OState = optuna.trial.TrialState
+
+
+@pytest.fixture
+def sigterm_interrupts():
+    previous = signal.getsignal(signal.SIGTERM)
+    stop_on_sigterm()
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    from search.driver._prepare import _load_or_create
+
+    study = load_study(write_study(tmp_path, "signals", search={"algorithm": "random", "trials": 3}))
+    url = f"journal:{tmp_path / 'study.journal'}"
+    _load_or_create(study, get_storage(url))
+    return OptunaEngine(study, url, budget=3, worker="w-1")
+
+
+def trials(engine: OptunaEngine) -> list[optuna.trial.FrozenTrial]:
+    return engine.optuna_study.get_trials()
+
+
+def test_a_signal_inside_the_block_waits_until_it_ends(sigterm_interrupts):
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # a delivered signal would have interrupted this
+            reached.append("end of block")
+    assert reached == ["end of block"]
+
+    with interrupts_deferred(redeliver=False):  # cleanup of a process already stopping: dropped
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # the handler is back
+
+
+def test_sigterm_while_a_trial_is_created_leaves_it_failed_with_its_retry(engine, sigterm_interrupts, monkeypatch):
+    real_ask = optuna.Study.ask
+
+    def ask_then_signal(self, *args, **kwargs):
+        trial = real_ask(self, *args, **kwargs)  # the trial is RUNNING in the storage now
+        os.kill(os.getpid(), signal.SIGTERM)
+        return trial
+
+    monkeypatch.setattr(optuna.Study, "ask", ask_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        engine.ask()
+    monkeypatch.undo()
+    (created,) = trials(engine)
+    assert created.state is OState.RUNNING and engine.current is not None  # handed over, then interrupted
+
+    engine.fail_current("interrupted")  # what the worker loop does on its way out
+    failed, retry = trials(engine)
+    assert (failed.state, failed.user_attrs[LOST]) == (OState.FAIL, "interrupted")
+    assert (retry.state, retry.system_attrs["failed_trial"]) == (OState.WAITING, failed.number)
+    assert engine.current is None
+
+
+def test_a_second_sigterm_while_failing_a_lost_trial_still_queues_its_retry(engine, sigterm_interrupts,
+                                                                            monkeypatch):
+    ticket = engine.ask()
+    real_tell = optuna.Study.tell
+
+    def tell_then_signal(self, *args, **kwargs):
+        result = real_tell(self, *args, **kwargs)  # FAIL is written; the retry is not queued yet
+        os.kill(os.getpid(), signal.SIGTERM)
+        return result
+
+    monkeypatch.setattr(optuna.Study, "tell", tell_then_signal)
+    engine.finish_lost(ticket, "interrupted")  # the stop already under way: the second signal is dropped
+    monkeypatch.undo()
+    failed, retry = trials(engine)
+    assert failed.state is OState.FAIL and retry.system_attrs["failed_trial"] == failed.number
+
+
+def test_recovery_queues_the_retry_a_kill_cut_off_once(engine):
+    ticket = engine.ask()
+    storage = engine.optuna_study._storage
+    storage.set_trial_user_attr(ticket.handle._trial_id, LOST, "interrupted")  # failed, then killed
+    storage.set_trial_state_values(ticket.handle._trial_id, OState.FAIL)
+    for _ in range(2):
+        assert recover_lost_trials(engine.storage_url, "signals", workers=set(), reason="test") == []
+    failed, retry = trials(engine)
+    assert retry.state is OState.WAITING and retry.system_attrs["failed_trial"] == failed.number
+
+    again = engine.ask()  # the retry is served first, and is not retried a second time
+    assert again.retry_of == failed.number
+    engine.finish_lost(again, "interrupted")
+    recover_lost_trials(engine.storage_url, "signals", workers=set(), reason="test")
+    assert [t.state for t in trials(engine)] == [OState.FAIL, OState.FAIL]
+
+
+CHILD = """
+import sys, time
+from search._lifetime import die_with_parent
+
+die_with_parent(grace=3.0)
+print("ready", flush=True)
+with open(sys.argv[1], "a") as log:
+    while True:
+        try:
+            time.sleep(0.05)
+        except KeyboardInterrupt:
+            log.write("interrupt\\n")
+            log.flush()
+"""
+
+PARENT = """
+import subprocess, sys, time
+from search._lifetime import child_env
+
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]], env=child_env(), stdout=subprocess.PIPE,
+                         text=True)
+child.stdout.readline()
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_parent_killed_with_kill_9_interrupts_its_child_once(tmp_path):
+    log = tmp_path / "interrupts.log"
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, textwrap.dedent(CHILD), str(log)],
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the orphan was not ended after its grace period")
+    assert log.read_text().splitlines() == ["interrupt"]  # the kernel's signal; the watchdog adds none
