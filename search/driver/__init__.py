@@ -74,16 +74,24 @@ class _StudyReporter:
     Refreshes during the run happen on a background thread (a few seconds of plotting
     must not stall the supervisor's loop: progress, dead workers); :meth:`finish` waits
     for one in flight and refreshes once more only if the trials changed since it started.
+    The first finished trial starts the report's one-time work on that thread
+    (:func:`tracking.plots.warm_up`: 3-6 s of imports and fonts that would otherwise
+    come after the last trial).
     """
 
-    def __init__(self, client: Any, plan: RunPlan, study: Study) -> None:
+    def __init__(self, client: Any, plan: RunPlan, study: Study, *, after: Callable[[], None] | None = None) -> None:
         self.client, self.plan, self.study = client, plan, study
+        self.after = after  # wait for this (TensorFlow's import) before warming up: one import at a time
         self.reported_at = 0
         self._thread: threading.Thread | None = None
         self._shown: tuple[tuple[int, str], ...] | None = None  # the trials the last refresh started from
 
     def maybe_refresh(self, trials: list[TrialRecord]) -> None:
         finished = sum(1 for t in trials if t.state is not TrialState.RUNNING)
+        if self._thread is None and finished:
+            self._thread = threading.Thread(target=_warm_up_report, args=(self.after,), name="tuneforge-report-warm-up",
+                                            daemon=True)
+            self._thread.start()
         if finished >= self.reported_at + REPORT_EVERY and (self._thread is None or not self._thread.is_alive()):
             self.reported_at = finished
             self._shown = _signature(trials)
@@ -111,6 +119,17 @@ class _StudyReporter:
                              direction=self.study.direction)
         except Exception as exc:  # noqa: BLE001 - a plot must never stop the study
             self.client.set_tag(self.plan.parent_run_id, "report_error", f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _warm_up_report(after: Callable[[], None] | None) -> None:
+    from tracking.plots import warm_up
+
+    if after is not None:
+        after()
+    try:
+        warm_up()
+    except Exception:  # noqa: BLE001, S110 - only a head start: the report itself says what fails
+        pass
 
 
 class _TensorFlowWarmUp:
@@ -206,16 +225,16 @@ def run_study(study: Study, options: RunOptions,
             if trial.mlflow_run_id:
                 mlflow_log.fail_run(client, trial.mlflow_run_id, reason)
 
-    report_study = _StudyReporter(client, plan, study)
     warm_up = _TensorFlowWarmUp() if options.export else None
+    report_study = _StudyReporter(client, plan, study, after=warm_up.join if warm_up is not None else None)
 
     def tick() -> None:
         trials = records()
         if progress is not None:
             progress(plan, trials)
-        report_study.maybe_refresh(trials)
         if warm_up is not None:
             warm_up.once_a_trial_finished(trials)
+        report_study.maybe_refresh(trials)
 
     try:
         report = executor.run(plan, tick=tick, on_lost=on_lost, retry_lost=not engine.retries_lost,
