@@ -1,7 +1,8 @@
 """``tuneforge run --ray``: a real 2-node Ray cluster on this machine, real node loss, real kill -9.
 
-Each test starts ``ray.cluster_utils.Cluster`` (two 1-CPU nodes, no dashboard) and runs the
-CLI in a fresh interpreter as the Ray driver. No GPU here: the GPU share is planned by
+The module starts one ``ray.cluster_utils.Cluster`` (two 1-CPU nodes, no dashboard; a node a test
+removed is added back before the next test) and each test runs the CLI in a fresh interpreter as
+the Ray driver. No GPU here: the GPU share is planned by
 ``search.executors._ray_plan`` (tests/test_ray_plan.py) and never ran on a card.
 """
 
@@ -36,9 +37,9 @@ pytestmark = pytest.mark.slow
 ACTOR = "ray::TrialWorker"
 
 
-@pytest.fixture
-def cluster():
-    """Two 1-CPU Ray nodes on this machine, token authentication on; shut down after the test."""
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """Two 1-CPU Ray nodes on this machine, token authentication on; shut down after the module."""
     from ray.cluster_utils import Cluster
 
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
@@ -46,6 +47,15 @@ def cluster():
     c.wait_for_nodes()
     yield c
     c.shutdown()
+
+
+@pytest.fixture
+def cluster(ray_cluster):
+    """The module's cluster with two live nodes again (a test may have removed one)."""
+    while len(ray_cluster.list_all_nodes()) < 2:
+        ray_cluster.add_node(num_cpus=1)
+    ray_cluster.wait_for_nodes()
+    return ray_cluster
 
 
 def actor_pids() -> set[int]:
@@ -159,9 +169,21 @@ def test_killing_the_driver_leaves_no_actor_training(tmp_path, cluster):
     assert len(actors) == 2, f"expected two worker actor processes, found {sorted(actors)}"
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
-    time.sleep(10)
-    alive = [pid for pid in actors if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
-    assert alive == [], f"actor processes still alive 10 s after the driver died: {alive}"
+
+    def alive() -> list[int]:
+        left = []
+        for pid in actors:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    left.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        return left
+
+    end = time.monotonic() + 10
+    while alive() and time.monotonic() < end:
+        time.sleep(0.2)
+    assert alive() == [], f"actor processes still alive 10 s after the driver died: {alive()}"
 
 
 BUILDER = '''
