@@ -38,7 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-STUDIES = {"digits": ("digits_mlp.yaml", 0.98), "mnist_5k": ("mnist5k_mlp.yaml", 0.95)}
+# The issue's target first, then one a 30-trial budget reaches on this space (0.98 on digits' 270
+# validation rows is 265 right: neither side reached it in 30 trials of seed 0 here).
+STUDIES = {"digits": ("digits_mlp.yaml", (0.98, 0.97)), "mnist_5k": ("mnist5k_mlp.yaml", (0.95, 0.93))}
 
 
 @dataclass
@@ -176,6 +178,10 @@ def hand_main(study_path: str, storage: str, tracking_uri: str) -> None:
     optuna_study.optimize(objective, n_trials=study.spec.search.trials, callbacks=[mlflc])
 
 
+def _at(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.1f} s"
+
+
 def _median(values: list[float | None]) -> str:
     known = [v for v in values if v is not None]
     if not known:
@@ -186,7 +192,7 @@ def _median(values: list[float | None]) -> str:
 
 def compare(dataset: str, seeds: list[int], trials: int, epochs: int | None, folder: Path) -> list[tuple[str, ...]]:
     """Both sides per seed, alternating which goes first; the dataset's rows of the table."""
-    target = STUDIES[dataset][1]
+    targets = STUDIES[dataset][1]
     pairs = []
     for seed in seeds:
         study = study_for(dataset, seed, trials, epochs)
@@ -198,19 +204,24 @@ def compare(dataset: str, seeds: list[int], trials: int, epochs: int | None, fol
         tf_side, hand = runs["tuneforge"], runs["hand"]
         equal = min(tf_side.seconds, hand.seconds)
         pairs.append((tf_side, hand, equal))
-        print(f"  {dataset} seed {seed}: tuneforge {tf_side.seconds:.1f} s, {len(tf_side.trials)} trials, "
-              f"target at {tf_side.time_to(target)}; hand {hand.seconds:.1f} s, {len(hand.trials)} trials, "
-              f"target at {hand.time_to(target)}; best by {equal:.0f} s: {tf_side.best_by(equal)} vs "
-              f"{hand.best_by(equal)}", flush=True)
-    ratios = [t.time_to(target) / h.time_to(target) for t, h, _ in pairs
-              if t.time_to(target) is not None and h.time_to(target)]
+        reached = "; ".join(f">= {target}: {_at(tf_side.time_to(target))} vs {_at(hand.time_to(target))}"
+                            for target in targets)
+        print(f"  {dataset} seed {seed}: tuneforge {tf_side.seconds:.1f} s, {len(tf_side.trials)} trials; hand "
+              f"{hand.seconds:.1f} s, {len(hand.trials)} trials; reached {reached}; best by {equal:.0f} s: "
+              f"{tf_side.best_by(equal)} vs {hand.best_by(equal)}", flush=True)
     best_t = [t.best_by(e) for t, _, e in pairs]
     best_h = [h.best_by(e) for _, h, e in pairs]
     n = len(seeds)
+    rows = []
+    for target in targets:
+        ratios = [t.time_to(target) / h.time_to(target) for t, h, _ in pairs
+                  if t.time_to(target) is not None and h.time_to(target)]
+        rows.append((f"{dataset}: wall time to val_accuracy >= {target} (median of {n} seeds)",
+                     _median([t.time_to(target) for t, _, _ in pairs]),
+                     _median([h.time_to(target) for _, h, _ in pairs]),
+                     f"{statistics.median(ratios):.2f}x" if ratios else "n/a", "<= 0.5x"))
     return [
-        (f"{dataset}: wall time to val_accuracy >= {target} (median of {n} seeds)",
-         _median([t.time_to(target) for t, _, _ in pairs]), _median([h.time_to(target) for _, h, _ in pairs]),
-         f"{statistics.median(ratios):.2f}x" if ratios else "n/a", "<= 0.5x"),
+        *rows,
         (f"{dataset}: best val_accuracy at equal wall time (the shorter side's end)",
          f"{statistics.median(v for v in best_t if v is not None):.4f}" if any(best_t) else "none",
          f"{statistics.median(v for v in best_h if v is not None):.4f}" if any(best_h) else "none", "", ""),
