@@ -52,11 +52,10 @@ def trials(engine: OptunaEngine) -> list[optuna.trial.FrozenTrial]:
 
 def test_a_signal_inside_the_block_waits_until_it_ends(sigterm_interrupts):
     reached = []
-    with pytest.raises(KeyboardInterrupt):
-        with interrupts_deferred():
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(0.05)  # a delivered signal would have interrupted this
-            reached.append("end of block")
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # a delivered signal would have interrupted this
+        reached.append("end of block")
     assert reached == ["end of block"]
 
     with interrupts_deferred(redeliver=False):  # cleanup of a process already stopping: dropped

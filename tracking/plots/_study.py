@@ -283,7 +283,7 @@ def warm_up() -> None:
     background thread while its workers train, so its final report costs only the drawing."""
     import io
 
-    import optuna.importance  # noqa: F401
+    import optuna.importance
     import optuna.visualization  # noqa: F401
     import plotly.graph_objects as go
     import plotly.io as pio
