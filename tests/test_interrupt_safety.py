@@ -125,8 +125,8 @@ import sys, time
 from search._lifetime import die_with_parent
 
 die_with_parent(grace=3.0)
-print("ready", flush=True)
 with open(sys.argv[1], "a") as log:
+    print("ready", flush=True)  # only now: a signal before the log is open would go uncounted
     while True:
         try:
             time.sleep(0.05)

@@ -22,8 +22,9 @@ def executor_for(study: Study, options: Any, *, storage_url: Url, tracking_uri: 
     if address:  # Ray places the actors by the cluster's resources: no local slots
         from search.executors._ray import ray_options
 
-        extra = ray_options(study, address, workers=min(options.workers, left) if options.workers else None, gpus=options.gpus,
-                            trials_per_gpu=options.trials_per_gpu, tracking_uri=tracking_uri)
+        workers = min(options.workers, left) if options.workers else None
+        extra = ray_options(study, address, workers=workers, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu,
+                            tracking_uri=tracking_uri)
         return make_executor([], log_dir, kind="ray", **extra, **options.executor_options)
     slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
     return make_executor(slots[:left], log_dir, kind=options.executor, **options.executor_options)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,11 +36,32 @@ class Executor(ABC):
 
     chief_host: str = "127.0.0.1"  # the address this executor's workers reach a chief on (Keras Tuner's oracle)
     dashboard: str | None = None  # a web page that shows the workers (Ray's dashboard), when there is one
+    plan: RunPlan | None = None  # the plan being run (set by run)
+    report: ExecutorReport  # what happened to the workers (set by the subclass)
 
     @property
     @abstractmethod
     def size(self) -> int:
         """How many workers run at once (the plan tells the engine, which shares its sampler out)."""
+
+    def _deadline_passed(self) -> bool:
+        """Whether the plan's deadline (``--timeout``) has passed: a dead worker is then not replaced."""
+        return self.plan is not None and self.plan.deadline is not None and time.time() >= self.plan.deadline
+
+    def _recover_lost(self, workers: Collection[str] | None, reason: str, *, retry: bool,
+                      on_lost: OnLost | None) -> None:
+        """Fail the RUNNING trials of ``workers`` (all: ``None``), one retry each unless the engine retries them
+        itself, under the study's lock (a worker's "count the trials, then start one" must not interleave);
+        record them in the report and tell ``on_lost``."""
+        from search.storage import StudyLock, recover_lost_trials
+
+        assert self.plan is not None
+        with StudyLock(self.plan.storage_url, self.plan.study_name).hold():
+            lost = recover_lost_trials(self.plan.storage_url, self.plan.study_name, workers=workers, reason=reason,
+                                       retry=retry)
+        self.report.lost.extend(lost)
+        if lost and on_lost is not None:
+            on_lost(lost, reason)
 
     def share(self, dataset: Any) -> None:
         """The run's data, loaded once by the driver: an executor may ship it to its workers (no-op here)."""

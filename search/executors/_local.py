@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from search.executors._base import Executor, ExecutorReport, OnGone, OnLost, Tick, WorkerEnv
-from search.storage import StudyLock, recover_lost_trials
 from search.workers import Slot
 from search.workers._plan import RunPlan
 from search.workers._processes import describe_exit, hand_over, kill_processes, start_worker, stop_processes
@@ -124,17 +123,8 @@ class LocalProcesses(Executor):
             elif self.on_gone is not None:
                 self.on_gone(index, reason)
 
-    def _deadline_passed(self) -> bool:
-        return self.plan.deadline is not None and time.time() >= self.plan.deadline
-
     def _recover(self, workers: set[str] | None, reason: str) -> None:
-        with StudyLock(self.plan.storage_url, self.plan.study_name).hold():  # a retry copy and a worker's
-            # "count the trials, then start one" must not interleave: the budget would overshoot by one
-            lost = recover_lost_trials(self.plan.storage_url, self.plan.study_name, workers=workers, reason=reason,
-                                       retry=self.retry_lost)
-        self.report.lost.extend(lost)
-        if lost and self.on_lost is not None:
-            self.on_lost(lost, reason)
+        self._recover_lost(workers, reason, retry=self.retry_lost, on_lost=self.on_lost)
 
     def _recover_dead_runs(self) -> None:
         """Fail (and retry) the trials a killed run of this host left RUNNING: their processes are gone."""

@@ -275,18 +275,9 @@ class RayActors(Executor):
             ray.kill(actor.handle)
         self.actors.clear()
 
-    def _deadline_passed(self) -> bool:
-        return self.plan.deadline is not None and time.time() >= self.plan.deadline
-
     def _recover(self, workers: set[str] | None, reason: str) -> None:
-        from search.storage import StudyLock, recover_lost_trials
-
-        with StudyLock(self.plan.storage_url, self.plan.study_name).hold():  # as the workers' finish_lost
-            lost = recover_lost_trials(self.plan.storage_url, self.plan.study_name, workers=workers, reason=reason,
-                                       retry=self._hooks.get("retry_lost", True))
-        self.report.lost.extend(lost)
-        if lost and self._hooks.get("on_lost"):
-            self._hooks["on_lost"](lost, reason)
+        self._recover_lost(workers, reason, retry=self._hooks.get("retry_lost", True),
+                           on_lost=self._hooks.get("on_lost"))
 
     def stop(self, reason: str) -> None:
         """Kill every actor (Ray gives no graceful stop to a remote process) and recover its trial."""

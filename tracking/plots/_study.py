@@ -275,8 +275,6 @@ def _draw_pngs(view: _View, out_dir: Path, skipped: dict[str, str]) -> list[Path
     return written
 
 
-# --- interactive figures -------------------------------------------------------------------
-
 def warm_up() -> None:
     """Do the report's one-time work ahead of it: the imports (Optuna's importance module alone pulls in
     scikit-learn's forests, about 3 s) and a first figure drawn (the font cache). A run calls it on a
@@ -296,6 +294,8 @@ def warm_up() -> None:
     plt.close(fig)
     pio.to_json(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])))
 
+
+# --- interactive figures -------------------------------------------------------------------
 
 def write_study_report(optuna_study: Any, out_dir: Path, *, metric: str, direction: str) -> list[Path]:
     """Write the study's report into ``out_dir``; returns the files written.
