@@ -30,8 +30,31 @@ GRACE_SECONDS = 5.0  # an orphaned child that has not exited by then (its trial 
 WATCH_SECONDS = 1.0
 
 
+_stop_signal: int | None = None  # the first SIGINT/SIGTERM of a process that called die_with_parent()
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def _stop(signum: int, frame: Any) -> None:
+    """A worker's SIGINT/SIGTERM: remembered (see :func:`raise_if_stopping`), then Ctrl-C."""
+    global _stop_signal
+    if _stop_signal is None:
+        _stop_signal = signum
+    raise KeyboardInterrupt
+
+
+def raise_if_stopping() -> None:
+    """Raise KeyboardInterrupt if this worker process was told to stop, before it takes new work.
+
+    The first interrupt can be lost: a library that wraps an import in ``except:`` (or
+    ``except BaseException``) swallows a KeyboardInterrupt raised inside it, and the worker
+    would go on to take a trial it is about to abandon. Only processes that called
+    :func:`die_with_parent` remember their stop signal; elsewhere this never raises.
+    """
+    if _stop_signal is not None:
+        raise KeyboardInterrupt
 
 
 def stop_on_sigterm() -> None:
@@ -64,6 +87,7 @@ def interrupts_deferred(*, redeliver: bool = True) -> Iterator[None]:
     delivered when the block ends (``redeliver=False``: dropped, for cleanup that runs
     because the process is already stopping).
     """
+    global _stop_signal
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -80,6 +104,8 @@ def interrupts_deferred(*, redeliver: bool = True) -> Iterator[None]:
             signal.signal(signum, handler)
     if caught and redeliver:
         signal.raise_signal(caught[0])
+    elif caught and previous[caught[0]] is _stop:  # dropped, but the worker still knows it is stopping
+        _stop_signal = _stop_signal or caught[0]
 
 
 def _stop_self(grace: float, *, signalled: bool = False) -> None:
@@ -101,7 +127,8 @@ def die_with_parent(parent: int | None = None, *, grace: float = GRACE_SECONDS, 
     """Stop this process (SIGTERM, then ``os._exit`` after ``grace`` s) when ``parent`` dies.
 
     ``parent`` defaults to ``$TUNEFORGE_PARENT_PID``, else the current parent. Installs the
-    SIGTERM-as-Ctrl-C handler when called from the main thread. ``pool=True`` is for a process a
+    handler that makes SIGINT and SIGTERM a remembered Ctrl-C (:func:`raise_if_stopping`) when
+    called from the main thread. ``pool=True`` is for a process a
     pool started (joblib's loky workers): the watchdog only, SIGTERM left to end it as usual, since
     the kernel's signal follows the pool's spawning *thread*, which may end before the process does.
     """
@@ -109,7 +136,9 @@ def die_with_parent(parent: int | None = None, *, grace: float = GRACE_SECONDS, 
         parent = int(os.environ.get(PARENT_ENV) or os.getppid())
     kernel_signals = False
     if not pool:
-        stop_on_sigterm()
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):  # both stop it like Ctrl-C, and are remembered
+                signal.signal(signum, _stop)
         kernel_signals = _set_parent_death_signal(signal.SIGTERM)
     if os.getppid() != parent:  # it died before the kernel was told
         threading.Thread(target=_stop_self, args=(grace,), name="tuneforge-orphan", daemon=True).start()
@@ -136,4 +165,5 @@ def owner_is_dead(worker_id: str, host: str) -> bool:
     return False
 
 
-__all__ = ["PARENT_ENV", "child_env", "die_with_parent", "interrupts_deferred", "owner_is_dead", "stop_on_sigterm"]
+__all__ = ["PARENT_ENV", "child_env", "die_with_parent", "interrupts_deferred", "owner_is_dead", "raise_if_stopping",
+           "stop_on_sigterm"]

@@ -165,3 +165,45 @@ def test_a_parent_killed_with_kill_9_interrupts_its_child_once(tmp_path):
         os.kill(child, signal.SIGKILL)
         pytest.fail("the orphan was not ended after its grace period")
     assert log.read_text().splitlines() == ["interrupt"]  # the kernel's signal; the watchdog adds none
+
+
+SWALLOWING_WORKER = """
+import sys, time
+from search._lifetime import die_with_parent
+
+die_with_parent()
+from search.data import dataset_for
+from search.driver import prepare_run
+from search.spec import load_study
+from search.workers._worker import work
+
+study_path, storage, tracking = sys.argv[1:4]
+study = load_study(study_path)
+plan = prepare_run(study, storage_url=storage, tracking_uri=tracking, trials=None, timeout=None, seed=None, workers=1,
+                   data_sha256=dataset_for(study).info.sha256)
+print("ready", flush=True)
+try:
+    time.sleep(120)  # stands for a library that imports inside `except:` and so swallows a KeyboardInterrupt
+except BaseException:
+    print("swallowed", flush=True)
+work(plan, "w-swallow", 0)
+print("took work", flush=True)
+"""
+
+
+def test_a_worker_whose_interrupt_was_swallowed_takes_no_trial(tmp_path):
+    """The daemon's SIGINT reached a slot while a library swallowed it (during its imports): the real worker
+    loop must still stop before asking, or it takes a trial (a queued retry) only to abandon it."""
+    from tests.test_run_cli import journal, local_env, tracking
+
+    path = write_study(tmp_path, "swallow", search={"algorithm": "random", "trials": 2})
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SWALLOWING_WORKER), str(path), journal(tmp_path),
+                             tracking(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).parents[1], env=local_env(tmp_path))
+    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()[-3000:]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert out.split() == ["swallowed"], err[-3000:]
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    study = optuna.load_study(study_name="swallow", storage=get_storage(journal(tmp_path)))
+    assert study.get_trials() == []  # it asked for nothing

@@ -5,7 +5,8 @@ PostgreSQL database through a URI with userinfo (``postgresql://role:PASSWORD@ho
 here is trust, but the password still travels in the URL everywhere tuneforge passes it). After
 the cycle the test greps every output, every file written under the folder (logs, .tuneforge/,
 MLflow artifacts), every MLflow param and tag, the study's stored attributes, and the command
-line of every process tuneforge started (read with psutil while they run). Error messages for
+line of every process tuneforge started (read with psutil while they run; the worker itself gets the
+storage URL from ``$TUNEFORGE_STORAGE``). Error messages for
 unreachable hosts with a password in the URL are checked too.
 """
 
@@ -56,9 +57,9 @@ def _cli(folder: Path, *args: str):
 
 
 def _command_lines_while_running(proc: subprocess.Popen) -> list[list[str]]:
-    """The command lines of ``proc``'s descendants (the processes tuneforge started), sampled until it exits."""
-    seen: dict[int, list[str]] = {}
+    """The command lines of ``proc`` and its descendants (the processes tuneforge started), sampled until it exits."""
     parent = psutil.Process(proc.pid)
+    seen: dict[int, list[str]] = {proc.pid: parent.cmdline()}
     while proc.poll() is None:
         try:
             for child in parent.children(recursive=True):
@@ -100,8 +101,10 @@ def test_no_password_in_outputs_logs_mlflow_or_command_lines(tmp_path, secret_ur
     assert "secrets" in out and ":***@" in out  # the URLs are shown, redacted
     outputs.append(out)
 
-    worker = subprocess.Popen([sys.executable, "-m", "search.cli", "worker", "--storage", storage, "--study",
-                               "secrets", "--workers", "1"], cwd=tmp_path, env=cli_env(tmp_path),
+    # The storage URL from the environment, as README says to keep it off `ps`: then no process of the
+    # tree may show the password, not even a child caught between fork and exec (it shows its parent's).
+    worker = subprocess.Popen([sys.executable, "-m", "search.cli", "worker", "--study", "secrets", "--workers", "1"],
+                              cwd=tmp_path, env={**cli_env(tmp_path), "TUNEFORGE_STORAGE": storage},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     command_lines = _command_lines_while_running(worker)
     outputs.append(worker.communicate(timeout=600)[0])

@@ -9,7 +9,8 @@ from rich.console import Console
 
 from search.cli._app import app
 
-_STORAGE = typer.Option(help="Study storage URL the study was submitted to.", show_default=False)
+_STORAGE = typer.Option(help="Study storage URL the study was submitted to.", envvar="TUNEFORGE_STORAGE",
+                        show_default=False)
 _NAME = typer.Argument(metavar="STUDY", help="The study's name.", show_default=False)
 
 

@@ -31,7 +31,7 @@ def run(
     timeout: Annotated[Optional[str], typer.Option(help="Wall-clock budget: 90, 90s, 20m, 1h30m.")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes on this machine.")] = None,
     storage: Annotated[Optional[str], typer.Option(help="Study storage URL (default: a journal file "
-                                                      "under .tuneforge/).")] = None,
+                                                      "under .tuneforge/).", envvar="TUNEFORGE_STORAGE")] = None,
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: "
                                                            "$MLFLOW_TRACKING_URI or .tuneforge/mlflow.db).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Sampler and training seed.")] = None,

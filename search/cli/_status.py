@@ -34,7 +34,7 @@ def _open(study: str, storage: str | None):
 def status(
     study: Annotated[Optional[str], typer.Argument(metavar="[STUDY]", help="A study file or a study name "
                                                    "(none: list every study in the storage).")] = None,
-    storage: Annotated[Optional[str], typer.Option(help="Study storage URL.")] = None,
+    storage: Annotated[Optional[str], typer.Option(help="Study storage URL.", envvar="TUNEFORGE_STORAGE")] = None,
 ) -> None:
     """Show a study's trials by state and its best trials, or list every study in a storage."""
     from search.driver import load_records
@@ -55,7 +55,7 @@ def status(
 @app.command("export")
 def export_command(
     study: Annotated[str, typer.Argument(metavar="STUDY", help="A study file or a study name.")],
-    storage: Annotated[Optional[str], typer.Option(help="Study storage URL.")] = None,
+    storage: Annotated[Optional[str], typer.Option(help="Study storage URL.", envvar="TUNEFORGE_STORAGE")] = None,
     export_dir: Annotated[Optional[str], typer.Option(help="Where the model goes.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Training seed (default: the study's).")] = None,
 ) -> None:

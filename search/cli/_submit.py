@@ -16,7 +16,8 @@ from search.spec import load_study
 def submit(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="The study file.", show_default=False)],
     storage: Annotated[str, typer.Option(help="Study storage URL shared by the workers "
-                                              "(postgresql://user@host/db).", show_default=False)],
+                                              "(postgresql://user@host/db).", envvar="TUNEFORGE_STORAGE",
+                                              show_default=False)],
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI the workers log to "
                                                            "(default: the study's, $MLFLOW_TRACKING_URI or "
                                                            ".tuneforge/mlflow.db).")] = None,

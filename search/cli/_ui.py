@@ -70,7 +70,7 @@ def ui(
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: the study's, "
                                                         "$MLFLOW_TRACKING_URI or .tuneforge/mlflow.db).")] = None,
     storage: Annotated[Optional[str], typer.Option(help="Study storage URL (default: the journal file "
-                                                   "under .tuneforge/).")] = None,
+                                                   "under .tuneforge/).", envvar="TUNEFORGE_STORAGE")] = None,
     host: Annotated[str, typer.Option(help="Interface both servers listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="MLflow UI port.")] = 5000,
     dashboard_port: Annotated[int, typer.Option(min=1, max=65535, help="Optuna dashboard port.")] = 8080,

@@ -18,7 +18,7 @@ def _interrupt(*_: object) -> NoReturn:
 @app.command()
 def worker(
     storage: Annotated[str, typer.Option(help="Study storage URL the studies were submitted to.",
-                                         show_default=False)],
+                                         envvar="TUNEFORGE_STORAGE", show_default=False)],
     study: Annotated[Optional[str], typer.Option(help="Serve only this submitted study.")] = None,
     all_studies: Annotated[bool, typer.Option("--all", help="Serve every queued or running study, "
                                                             "higher priority first.")] = False,

@@ -20,6 +20,7 @@ import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from search._lifetime import raise_if_stopping
 from search.control import ACTIVE, ControlStore, Status, StudyRecord, study_order
 from spaces.core import TuneforgeError, Url, resolve_storage_url, resolve_tracking_uri
 
@@ -190,6 +191,7 @@ class SlotLoop:
             if served is None:
                 continue
             served.recover_stale()
+            raise_if_stopping()  # a stop that a library swallowed must not take a trial to abandon
             try:
                 ticket = served.engine.ask()
                 if ticket is not None:

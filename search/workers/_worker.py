@@ -139,9 +139,14 @@ def work(plan: RunPlan, worker_id: str, index: int, *, dataset: Any = None,
 
         observers = [MlflowObserver(client_for(plan.tracking_uri), plan.experiment_id, plan.parent_run_id,
                                     dataset=dataset, defer=True)]
+    from search._lifetime import raise_if_stopping
+
     done = 0
     try:
-        while (ticket := engine.ask()) is not None:
+        while True:
+            raise_if_stopping()  # a stop that a library swallowed must not take a trial to abandon
+            if (ticket := engine.ask()) is None:
+                break
             run_trial(engine, ticket, study=study, dataset=dataset, train_seed=plan.train_seed, worker=worker_id,
                       observers=observers)
             done += 1
