@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 import psutil
@@ -95,3 +96,101 @@ def test_compare_from_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert all(row["fits"] == 2 for row in comparison.summary)
     assert all(path.is_file() for path in comparison.files)
     assert comparison.parent_run_id
+
+
+INTERRUPTING_BUILDER = """
+import os
+import signal
+from pathlib import Path
+
+import keras
+
+TRIGGER = Path(__file__).with_name("interrupt-at")
+
+
+def build(config, input_shape, n_outputs):
+    if TRIGGER.exists() and int(TRIGGER.read_text()) == len(list(Path(__file__).parent.glob("built-*"))):
+        os.kill(os.getpid(), signal.SIGINT)  # the notebook's stop button, in the middle of a trial
+    Path(__file__).with_name(f"built-{os.urandom(4).hex()}").touch()
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Dense(int(config["units"]), activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(n_outputs, activation="softmax")(x))
+"""
+
+
+def _children_while(action) -> tuple[object, set[int]]:
+    """``action()``'s result and every child process this process had while it ran (sampled every 0.1 s)."""
+    import threading
+
+    me, seen, done = psutil.Process(os.getpid()), set(), threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            seen.update(c.pid for c in me.children(recursive=True))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        return action(), seen
+    finally:
+        done.set()
+        sampler.join()
+
+
+def test_inline_runs_in_this_process_and_ctrl_c_leaves_a_retry_the_next_run_trains(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``executor="inline"``: no worker process; a real SIGINT mid-trial fails that trial, queues its retry and
+    kills the study's MLflow run; the next run (same process, TensorFlow already loaded) trains the retry."""
+    import signal
+
+    import search
+    from tests._mlflow import study_runs
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / ".tuneforge"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "interruptbuild.py").write_text(INTERRUPTING_BUILDER)
+    (tmp_path / "interrupt-at").write_text("1")  # the second trial's build
+    study = {
+        "name": "inline",
+        "data": {"dataset": "iris", "validation": 0.25, "test": 0.2, "seed": 1},
+        "model": {"builder": "interruptbuild:build"},
+        "space": {"units": {"type": "int", "low": 4, "high": 16}},
+        "fixed": {"n_layers": 1, "epochs": 2, "batch_size": 32, "patience": 0},
+        "search": {"algorithm": "random", "pruner": "none", "seed": 3},
+    }
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # a notebook's Ctrl-C raises
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _children_while(lambda: search.run(study, trials=3, executor="inline", export=False, progress=False))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+    storage = get_storage(f"journal:{tmp_path / '.tuneforge' / 'optuna.journal'}")
+    trials = optuna.load_study(study_name="inline", storage=storage).get_trials()
+    assert [(t.number, t.state.name, t.user_attrs.get("lost")) for t in trials] == [
+        (0, "COMPLETE", None), (1, "FAIL", "interrupted"), (2, "WAITING", None)]
+    assert trials[2].system_attrs["failed_trial"] == 1
+    tracking = f"sqlite:///{tmp_path / '.tuneforge' / 'mlflow.db'}"
+    runs = study_runs(tracking, "inline")
+    assert [r.info.status for r in runs.parent] == ["KILLED"]
+    assert {n: r.info.status for n, r in runs.trials.items()} == {0: "FINISHED", 1: "FAILED"}
+
+    (tmp_path / "interrupt-at").unlink()
+    result, children = _children_while(lambda: search.run(study, trials=3, executor="inline", progress=False,
+                                                          export_dir=str(tmp_path / "model")))
+    assert children == set(), "the inline executor started a process"
+    assert list(result.trials["number"]) == [0, 1, 2, 3]
+    assert list(result.trials["state"]) == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert optuna.load_study(study_name="inline", storage=storage).trials[2].system_attrs["failed_trial"] == 1
+    runs = study_runs(tracking, "inline")
+    assert [r.info.status for r in runs.parent] == ["FINISHED"]  # the same parent run, resumed and ended
+    assert set(runs.trials) == {0, 1, 2, 3}
+    from sklearn.datasets import load_iris
+
+    from tracking.export import load_serving
+
+    assert set(result.test) >= {"accuracy", "loss"}
+    probabilities = np.asarray(load_serving(result.export_dir)(load_iris().data[:5].astype("float32")))
+    assert probabilities.shape == (5, 3) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)

@@ -73,7 +73,7 @@ def test_exported_model_is_near_a_logistic_baseline(dataset: str, tmp_path: Path
                   "activation": {"type": "categorical", "choices": ["relu", "tanh"]}},
         "fixed": {"n_layers": 1, "epochs": 30, "batch_size": 16, "patience": 5},
         "search": {"pruner": "none", "seed": 0},
-    }, trials=16, workers=1, export_dir=str(tmp_path / "model"), progress=False)
+    }, trials=16, executor="inline", export_dir=str(tmp_path / "model"), progress=False)  # as in a notebook
     baseline = baseline_accuracy(dataset)
     tuned = result.test["accuracy"]
     print(f"{dataset}: exported model test accuracy {tuned:.4f}, "

@@ -1,5 +1,6 @@
 """Executors: where a run's workers run. :class:`LocalProcesses` (this machine) is the default;
-:class:`~search.executors._ray.RayActors` runs them as actors on a Ray cluster (``--ray``).
+:class:`~search.executors._ray.RayActors` runs them as actors on a Ray cluster (``--ray``);
+:class:`~search.executors._inline.InProcess` runs one in the calling process (a notebook).
 
 A new executor is one module with an :class:`Executor` subclass and one line in
 ``EXECUTORS`` below; the driver chooses it with :func:`make_executor` and never
@@ -19,6 +20,7 @@ from spaces.core import SpecError
 EXECUTORS = {
     "local": "search.executors._local:LocalProcesses",
     "ray": "search.executors._ray:RayActors",  # tuneforge run --ray ADDRESS (Ray imported only then)
+    "inline": "search.executors._inline:InProcess",  # search.run(..., executor="inline"): in the caller's process
 }
 
 
