@@ -194,3 +194,26 @@ def test_inline_runs_in_this_process_and_ctrl_c_leaves_a_retry_the_next_run_trai
     assert set(result.test) >= {"accuracy", "loss"}
     probabilities = np.asarray(load_serving(result.export_dir)(load_iris().data[:5].astype("float32")))
     assert probabilities.shape == (5, 3) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_inline_runs_a_keras_tuner_study_with_its_chief(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Keras Tuner engine needs a chief (its oracle) and hands the worker its address in the environment:
+    inline, the worker is this process, so the address is set for the run and removed after it."""
+    import search
+    from tests._mlflow import study_runs
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / ".tuneforge"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    before = dict(os.environ)
+    result = search.run({
+        "name": "inline-kt",
+        "data": {"dataset": "iris", "validation": 0.25, "test": 0.2, "seed": 1},
+        "space": {"units": {"type": "int", "low": 4, "high": 16}},
+        "fixed": {"n_layers": 1, "epochs": 2, "batch_size": 32, "patience": 0},
+        "search": {"engine": "keras_tuner", "algorithm": "bayesian", "seed": 3},
+    }, trials=2, executor="inline", export=False, progress=False)
+    assert list(result.trials["state"]) == ["COMPLETE", "COMPLETE"]
+    assert dict(os.environ) == before  # the chief's address was the run's only
+    runs = study_runs(f"sqlite:///{tmp_path / '.tuneforge' / 'mlflow.db'}", "inline-kt")
+    assert set(runs.trials) == {0, 1} and [r.info.status for r in runs.parent] == ["FINISHED"]
