@@ -118,15 +118,29 @@ def build(config, input_shape, n_outputs):
 """
 
 
-def _children_while(action) -> tuple[object, set[int]]:
-    """``action()``'s result and every child process this process had while it ran (sampled every 0.1 s)."""
+def _children_while(action) -> tuple[object, set[str]]:
+    """``action()``'s result and the command lines of the tuneforge processes (workers, CLI) this process
+    started while it ran, sampled every 0.1 s. Other children (a process pool an earlier test left in this
+    test process) are not counted."""
     import threading
 
-    me, seen, done = psutil.Process(os.getpid()), set(), threading.Event()
+    def children() -> set[str]:
+        found = set()
+        for child in me.children(recursive=True):
+            try:
+                command = " ".join(child.cmdline())
+            except psutil.Error:
+                continue
+            if "search.workers" in command or "search.cli" in command:
+                found.add(command)
+        return found
+
+    me, done = psutil.Process(os.getpid()), threading.Event()
+    before, seen = children(), set()
 
     def sample() -> None:
         while not done.is_set():
-            seen.update(c.pid for c in me.children(recursive=True))
+            seen.update(children() - before)
             done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -180,7 +194,7 @@ def test_inline_runs_in_this_process_and_ctrl_c_leaves_a_retry_the_next_run_trai
     (tmp_path / "interrupt-at").unlink()
     result, children = _children_while(lambda: search.run(study, trials=3, executor="inline", progress=False,
                                                           export_dir=str(tmp_path / "model")))
-    assert children == set(), "the inline executor started a process"
+    assert children == set(), "the inline executor started a worker process"
     assert list(result.trials["number"]) == [0, 1, 2, 3]
     assert list(result.trials["state"]) == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
     assert optuna.load_study(study_name="inline", storage=storage).trials[2].system_attrs["failed_trial"] == 1
@@ -198,14 +212,15 @@ def test_inline_runs_in_this_process_and_ctrl_c_leaves_a_retry_the_next_run_trai
 
 def test_inline_runs_a_keras_tuner_study_with_its_chief(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Keras Tuner engine needs a chief (its oracle) and hands the worker its address in the environment:
-    inline, the worker is this process, so the address is set for the run and removed after it."""
+    inline, the worker is this process, so the address is set for the run and removed after it (the log-level
+    variables tuneforge sets for MLflow stay, as they would after any run in this process)."""
     import search
     from tests._mlflow import study_runs
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / ".tuneforge"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    before = dict(os.environ)
+    assert not [key for key in os.environ if key.startswith("KERASTUNER_")]
     result = search.run({
         "name": "inline-kt",
         "data": {"dataset": "iris", "validation": 0.25, "test": 0.2, "seed": 1},
@@ -214,6 +229,68 @@ def test_inline_runs_a_keras_tuner_study_with_its_chief(tmp_path: Path, monkeypa
         "search": {"engine": "keras_tuner", "algorithm": "bayesian", "seed": 3},
     }, trials=2, executor="inline", export=False, progress=False)
     assert list(result.trials["state"]) == ["COMPLETE", "COMPLETE"]
-    assert dict(os.environ) == before  # the chief's address was the run's only
+    assert not [key for key in os.environ if key.startswith("KERASTUNER_")]  # the chief's address was the run's
     runs = study_runs(f"sqlite:///{tmp_path / '.tuneforge' / 'mlflow.db'}", "inline-kt")
     assert set(runs.trials) == {0, 1} and [r.info.status for r in runs.parent] == ["FINISHED"]
+
+
+HOLDING_BUILDER = """
+import time
+from pathlib import Path
+
+import keras
+
+
+def build(config, input_shape, n_outputs):
+    here = Path(__file__).parent
+    if (here / "hold").exists():  # the "kernel" waits here, mid-trial, until the test has killed it
+        (here / "holding").touch()
+        while (here / "hold").exists():
+            time.sleep(0.1)
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Dense(int(config["units"]), activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(n_outputs, activation="softmax")(x))
+"""
+
+KERNEL = """
+import sys, search
+search.run(sys.argv[1], trials=2, executor="inline", export=False, progress=False)
+"""
+
+
+def test_a_kernel_killed_mid_trial_leaves_a_trial_the_next_inline_run_retries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook kernel killed (kill -9) during an inline trial: nothing else knew of that trial, so the next
+    inline run fails it as lost, queues its retry and trains it; the budget is still met."""
+    import signal
+    import time
+
+    import search
+    from tests._studies import write_study
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / ".tuneforge"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "holdbuild.py").write_text(HOLDING_BUILDER)
+    (tmp_path / "hold").touch()
+    path = write_study(tmp_path, "kernel", search={"algorithm": "random", "trials": 2},
+                       model={"builder": "holdbuild:build"}, space={"units": {"type": "int", "low": 4, "high": 16}},
+                       fixed={"epochs": 1, "batch_size": 64, "patience": 0})
+    kernel = subprocess.Popen([sys.executable, "-c", KERNEL, str(path)], cwd=tmp_path, env=dict(os.environ),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    end = time.monotonic() + 300
+    while not (tmp_path / "holding").exists():
+        assert kernel.poll() is None and time.monotonic() < end, kernel.stderr.read()[-3000:]
+        time.sleep(0.2)
+    kernel.send_signal(signal.SIGKILL)
+    kernel.wait()
+    (tmp_path / "hold").unlink()
+    storage = get_storage(f"journal:{tmp_path / '.tuneforge' / 'optuna.journal'}")
+    assert [t.state.name for t in optuna.load_study(study_name="kernel", storage=storage).get_trials()] == ["RUNNING"]
+
+    result = search.run(str(path), trials=2, executor="inline", export=False, progress=False)
+    trials = optuna.load_study(study_name="kernel", storage=storage).get_trials()
+    assert [(t.state.name, t.user_attrs.get("lost") is not None) for t in trials] == [
+        ("FAIL", True), ("COMPLETE", False), ("COMPLETE", False)]
+    assert trials[1].system_attrs["failed_trial"] == 0  # the killed trial's retry, trained first
+    assert list(result.trials["state"]) == ["FAIL", "COMPLETE", "COMPLETE"]

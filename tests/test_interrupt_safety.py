@@ -125,10 +125,13 @@ import sys, time
 from search._lifetime import die_with_parent
 
 die_with_parent(grace=3.0)
-with open(sys.argv[1], "a") as log:
-    print("ready", flush=True)  # only now: a signal before the log is open would go uncounted
+with open(sys.argv[1], "a") as log:  # first: a signal before the log is open would go uncounted
+    said = False
     while True:
         try:
+            if not said:  # inside the try: a signal right after "ready" is counted too
+                print("ready", flush=True)
+                said = True
             time.sleep(0.05)
         except KeyboardInterrupt:
             log.write("interrupt\\n")
@@ -181,8 +184,8 @@ study_path, storage, tracking = sys.argv[1:4]
 study = load_study(study_path)
 plan = prepare_run(study, storage_url=storage, tracking_uri=tracking, trials=None, timeout=None, seed=None, workers=1,
                    data_sha256=dataset_for(study).info.sha256)
-print("ready", flush=True)
 try:
+    print("ready", flush=True)
     time.sleep(120)  # stands for a library that imports inside `except:` and so swallows a KeyboardInterrupt
 except BaseException:
     print("swallowed", flush=True)

@@ -28,18 +28,22 @@ def test_the_hint_never_prints_a_password() -> None:
 
 
 @pytest.mark.slow
-def test_the_printed_ui_command_starts_the_ui(tmp_path: Path) -> None:
+def test_the_printed_ui_command_starts_the_ui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The storage comes from $TUNEFORGE_STORAGE (kept off the command line): the hint leaves it out, since
+    `tuneforge ui` reads it there too, and the printed command starts the UI on the run's study."""
     from tests.test_ui import local_env, start_ui
 
     study = write_study(tmp_path, "hinted", fixed={"epochs": 1, "batch_size": 64, "patience": 0},
                         search={"trials": 1, "workers": 1, "pruner": "none"})
     storage, tracking = f"sqlite:///{tmp_path / 'elsewhere.db'}", f"sqlite:///{tmp_path / 'runs.db'}"
-    result = run_cli("run", str(study), "--storage", storage, "--tracking-uri", tracking, "--no-export",
-                     cwd=tmp_path, env=local_env(tmp_path))
+    monkeypatch.setenv("TUNEFORGE_STORAGE", storage)
+    result = run_cli("run", str(study), "--tracking-uri", tracking, "--no-export", cwd=tmp_path,
+                     env=local_env(tmp_path))
     assert result.code == 0, result.stderr[-3000:]
+    assert (tmp_path / "elsewhere.db").is_file() and not (tmp_path / ".tuneforge" / "optuna.journal").exists()
     (hint,) = re.findall(r"browse the runs: (.*)", result.stdout)
     words = shlex.split(hint)
-    assert words[:2] == ["tuneforge", "ui"] and storage in words and tracking in words
+    assert words[:2] == ["tuneforge", "ui"] and "--storage" not in words and tracking in words
     ui = start_ui(tmp_path, *words[2:])  # on free ports
     try:
         ui.read_until(r"http://127\.0\.0\.1:\d+")

@@ -26,6 +26,7 @@ def _timeout(value: str | None) -> float | None:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="The study file.", show_default=False)],
     trials: Annotated[Optional[int], typer.Option(min=1, help="Trial budget (total, resumed trials count).")] = None,
     timeout: Annotated[Optional[str], typer.Option(help="Wall-clock budget: 90, 90s, 20m, 1h30m.")] = None,
@@ -99,8 +100,10 @@ def run(
             out.print(f"registered in MLflow as models:/{study.name}/{b.registered_version}")
     elif export:
         out.print("[yellow]no trial completed, nothing exported[/]")
-    out.print(f"browse the runs: {ui_hint(study_file, storage=storage, tracking_uri=tracking_uri)}", highlight=False,
-              soft_wrap=True)
+    source = ctx.get_parameter_source("storage")
+    from_env = source is not None and source.name == "ENVIRONMENT"  # `ui` reads $TUNEFORGE_STORAGE too
+    out.print(f"browse the runs: {ui_hint(study_file, storage=None if from_env else storage, tracking_uri=tracking_uri)}",
+              highlight=False, soft_wrap=True)
     if outcome.dashboard:
         out.print(f"Ray dashboard: {outcome.dashboard}")
 

@@ -8,7 +8,7 @@ from search.driver._capacity import trials_left
 from search.driver._devices import run_slots
 from search.executors import Executor, make_executor
 from search.spec import Study
-from spaces.core import Url, workdir
+from spaces.core import SpecError, Url, workdir
 
 
 def executor_for(study: Study, options: Any, *, storage_url: Url, tracking_uri: Url) -> Executor:
@@ -18,7 +18,10 @@ def executor_for(study: Study, options: Any, *, storage_url: Url, tracking_uri: 
     """
     left = max(1, trials_left(study, storage_url, options.trials))
     log_dir = workdir() / "logs" / study.name
-    address = options.ray or study.spec.resources.ray
+    if options.ray and options.executor not in ("local", "ray"):
+        raise SpecError(f"ray and executor={options.executor!r} both say where the workers run",
+                        path=("executor",), hint="leave one of them out")
+    address = options.ray or (study.spec.resources.ray if options.executor in ("local", "ray") else None)
     if address:  # Ray places the actors by the cluster's resources: no local slots
         from search.executors._ray import ray_options
 

@@ -63,6 +63,23 @@ class Executor(ABC):
         if lost and on_lost is not None:
             on_lost(lost, reason)
 
+    def _recover_dead_runs(self, *, retry: bool, on_lost: OnLost | None) -> None:
+        """Fail (and retry) the trials a killed run of this host left RUNNING (its processes are gone, or the
+        notebook kernel that ran them inline); also queues the retries a ``kill -9`` cut off."""
+        import socket
+
+        import optuna
+
+        from search._lifetime import owner_is_dead
+        from search.storage import get_storage
+
+        assert self.plan is not None
+        host = socket.gethostname()
+        study = optuna.load_study(study_name=self.plan.study_name, storage=get_storage(self.plan.storage_url))
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        dead = {w for t in running if (w := t.user_attrs.get("worker")) and owner_is_dead(w, host)}
+        self._recover_lost(dead, "its run was killed before it could stop it", retry=retry, on_lost=on_lost)
+
     def share(self, dataset: Any) -> None:
         """The run's data, loaded once by the driver: an executor may ship it to its workers (no-op here)."""
 

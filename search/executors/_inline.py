@@ -4,9 +4,10 @@ No process starts, so nothing is imported twice: TensorFlow loads once per sessi
 the second ``search.run(...)`` of a notebook trains at once instead of after a worker's
 start (about 7 s of imports on 2 cores). The price is isolation: one worker whatever the
 study's ``workers`` says, a trial that kills the interpreter (out of memory) takes the
-caller with it, and the slot's thread and device settings apply only when TensorFlow has
-not started yet in this process. Ctrl-C (a notebook's stop button) fails the running
-trial and queues its retry, as in a worker process.
+caller with it (the next run fails it and queues its retry, as for a killed worker), and
+the slot plan does not apply: TensorFlow keeps the caller's threads and devices, with no
+GPU memory cap. Ctrl-C (a notebook's stop button) fails the running trial and queues its
+retry, as in a worker process.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from search.executors._base import Executor, ExecutorReport, OnGone, OnLost, Tick, WorkerEnv
 from search.workers._plan import RunPlan
-from spaces.core import TrialEnd, TrialInfo, TrialObserver
+from spaces.core import SpecError, TrialEnd, TrialInfo, TrialObserver
 
 
 class _Ticks(TrialObserver):
@@ -51,7 +52,10 @@ def _environment(extra: Mapping[str, str]) -> Iterator[None]:
 class InProcess(Executor):
     """Runs the worker loop (:func:`search.workers.work`) in this process, on the calling thread."""
 
-    def __init__(self, slots: list[Any], log_dir: Path, **_: Any) -> None:
+    def __init__(self, slots: list[Any], log_dir: Path, **options: Any) -> None:
+        if options:
+            raise SpecError(f"the inline executor takes no options, got {', '.join(sorted(options))}",
+                            path=("executor_options",), hint="leave them out, or use the local executor")
         self.slots = slots[:1]
         self.report = ExecutorReport()
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-inline"
@@ -72,13 +76,17 @@ class InProcess(Executor):
         from search.workers import work
 
         self.plan = plan
+        self._recover_dead_runs(retry=retry_lost, on_lost=on_lost)  # a kernel that died mid-trial, say
         extra = worker_env(0) if worker_env is not None else {}
         try:
             with _environment(extra):
                 work(plan, self.worker_id, 0, dataset=self._dataset, also=[_Ticks(tick)] if tick else [])
         except BaseException as exc:
             reason = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"the run failed: {exc}"
-            self._recover_lost({self.worker_id}, reason, retry=retry_lost, on_lost=on_lost)
+            try:
+                self._recover_lost({self.worker_id}, reason, retry=retry_lost, on_lost=on_lost)
+            except BaseException:  # noqa: BLE001, S110 - the run's own error is the one to show
+                pass
             raise
         if tick is not None:
             tick()

@@ -126,18 +126,6 @@ class LocalProcesses(Executor):
     def _recover(self, workers: set[str] | None, reason: str) -> None:
         self._recover_lost(workers, reason, retry=self.retry_lost, on_lost=self.on_lost)
 
-    def _recover_dead_runs(self) -> None:
-        """Fail (and retry) the trials a killed run of this host left RUNNING: their processes are gone."""
-        import optuna
-
-        from search._lifetime import owner_is_dead
-        from search.storage import get_storage
-
-        study = optuna.load_study(study_name=self.plan.study_name, storage=get_storage(self.plan.storage_url))
-        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        dead = {w for t in running if (w := t.user_attrs.get("worker")) and owner_is_dead(w, self._host)}
-        self._recover(dead, "its run was killed before it could stop it")  # also queues retries a kill -9 cut off
-
     def stop(self, reason: str) -> None:
         """Interrupt every worker, wait for them, kill stragglers, recover what they were running."""
         stop_processes(w.proc for w in self.workers.values())
@@ -150,7 +138,7 @@ class LocalProcesses(Executor):
         (see :meth:`Executor.run`)."""
         self.plan, self.on_lost, self.worker_env = plan, on_lost, worker_env
         self.retry_lost, self.on_gone = retry_lost, on_gone
-        self._recover_dead_runs()
+        self._recover_dead_runs(retry=retry_lost, on_lost=on_lost)
         try:
             for w in self.workers.values():
                 if not w.proc.stdin.closed:  # booted, still waiting for the plan

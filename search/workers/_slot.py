@@ -183,6 +183,7 @@ class SlotLoop:
     def round(self) -> str:
         """Try the studies in order: ``trained`` one trial, ``wait`` for others' last trials, or ``none``."""
         waiting = False
+        raise_if_stopping()  # a stop that a library swallowed must not start a study or take a trial
         for record in self.ordered(self.candidates()):
             if record.status is Status.QUEUED:
                 self.store.start(record.name)
@@ -191,9 +192,9 @@ class SlotLoop:
             if served is None:
                 continue
             served.recover_stale()
-            raise_if_stopping()  # a stop that a library swallowed must not take a trial to abandon
             try:
                 ticket = served.engine.ask()
+                raise_if_stopping()  # swallowed meanwhile: fail the trial it took (below), queued for retry
                 if ticket is not None:
                     self.train(served, ticket)
                     return "trained"

@@ -113,8 +113,12 @@ def _existing_objects_frozen() -> Iterator[None]:
 
     Keras's ``clear_session()`` before each trial runs a full ``gc.collect()``, which walks every
     object of the process: a notebook's or a test session's hundreds of thousands add 0.3-0.5 s per
-    trial. Frozen after one collection (so no garbage is kept), they are not walked.
+    trial. Frozen after one collection (so no garbage is kept), they are not walked. A process that
+    froze its own objects already (a worker after :func:`preload`, a caller) is left as it is.
     """
+    if gc.get_freeze_count():
+        yield
+        return
     gc.collect()
     gc.freeze()
     try:
@@ -166,6 +170,7 @@ def work(plan: RunPlan, worker_id: str, index: int, *, dataset: Any = None,
                 raise_if_stopping()  # a stop that a library swallowed must not take a trial to abandon
                 if (ticket := engine.ask()) is None:
                     break
+                raise_if_stopping()  # ...nor train one it took meanwhile (failed below, queued for retry)
                 run_trial(engine, ticket, study=study, dataset=dataset, train_seed=plan.train_seed, worker=worker_id,
                           observers=observers)
                 done += 1

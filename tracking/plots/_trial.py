@@ -5,8 +5,10 @@ Pure plotting on arrays and dicts (no Keras here), so it is cheap to test.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,19 @@ CONFUSION_MATRIX = "confusion_matrix.png"
 PREDICTED_VS_ACTUAL = "predicted_vs_actual.png"
 MODEL_SUMMARY = "model_summary.txt"
 CONFIG = "config.json"
+
+
+PYPLOT_LOCK = threading.RLock()  # pyplot's figure registry and rcParams are process-global
+
+
+def _locked(draw: Callable[..., Path]) -> Callable[..., Path]:
+    """One figure at a time in this process: a trial's plots and the study report can share it (inline runs)."""
+    @functools.wraps(draw)
+    def locked(*args: Any, **kwargs: Any) -> Path:
+        with PYPLOT_LOCK:
+            return draw(*args, **kwargs)
+
+    return locked
 
 
 def _pyplot() -> Any:
@@ -34,6 +49,7 @@ def _margins(fig: Any, left: float, bottom: float, right: float = 0.2, top: floa
     fig.subplots_adjust(left=left / width, bottom=bottom / height, right=1 - right / width, top=1 - top / height)
 
 
+@_locked
 def plot_learning_curve(history: Sequence[Mapping[str, float]], metric: str, path: Path, *,
                         title: str = "") -> Path:
     """Loss and the objective metric per epoch, training and validation, side by side."""
@@ -60,6 +76,7 @@ def plot_learning_curve(history: Sequence[Mapping[str, float]], metric: str, pat
     return path
 
 
+@_locked
 def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, path: Path, *,
                           class_names: Sequence[str] | None = None, title: str = "") -> Path:
     """Counts of (true class, predicted class) on the validation split."""
@@ -90,6 +107,7 @@ def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, path: Path, *,
     return path
 
 
+@_locked
 def plot_predicted_vs_actual(y_true: np.ndarray, y_pred: np.ndarray, path: Path, *, title: str = "") -> Path:
     """Regression: predictions against targets on the validation split, with the identity line."""
     plt = _pyplot()
