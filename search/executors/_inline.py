@@ -19,7 +19,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from search.executors._base import Executor, ExecutorReport, OnGone, OnLost, Tick, WorkerEnv
+from search.executors._base import (
+    Executor,
+    ExecutorReport,
+    OnGone,
+    OnLost,
+    Tick,
+    WorkerEnv,
+)
 from search.workers._plan import RunPlan
 from spaces.core import SpecError, TrialEnd, TrialInfo, TrialObserver
 
