@@ -234,24 +234,6 @@ def test_inline_runs_a_keras_tuner_study_with_its_chief(tmp_path: Path, monkeypa
     assert set(runs.trials) == {0, 1} and [r.info.status for r in runs.parent] == ["FINISHED"]
 
 
-HOLDING_BUILDER = """
-import time
-from pathlib import Path
-
-import keras
-
-
-def build(config, input_shape, n_outputs):
-    here = Path(__file__).parent
-    if (here / "hold").exists():  # the "kernel" waits here, mid-trial, until the test has killed it
-        (here / "holding").touch()
-        while (here / "hold").exists():
-            time.sleep(0.1)
-    inputs = keras.Input(shape=input_shape)
-    x = keras.layers.Dense(int(config["units"]), activation="relu")(inputs)
-    return keras.Model(inputs, keras.layers.Dense(n_outputs, activation="softmax")(x))
-"""
-
 KERNEL = """
 import sys, search
 search.run(sys.argv[1], trials=2, executor="inline", export=False, progress=False)
@@ -266,16 +248,12 @@ def test_a_kernel_killed_mid_trial_leaves_a_trial_the_next_inline_run_retries(
     import time
 
     import search
-    from tests._studies import write_study
+    from tests.test_lifetime import held_study, release
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / ".tuneforge"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    (tmp_path / "holdbuild.py").write_text(HOLDING_BUILDER)
-    (tmp_path / "hold").touch()
-    path = write_study(tmp_path, "kernel", search={"algorithm": "random", "trials": 2},
-                       model={"builder": "holdbuild:build"}, space={"units": {"type": "int", "low": 4, "high": 16}},
-                       fixed={"epochs": 1, "batch_size": 64, "patience": 0})
+    path = held_study(tmp_path, "kernel", trials=2)  # its trials wait in their builder while `hold` exists
     kernel = subprocess.Popen([sys.executable, "-c", KERNEL, str(path)], cwd=tmp_path, env=dict(os.environ),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     end = time.monotonic() + 300
@@ -284,7 +262,7 @@ def test_a_kernel_killed_mid_trial_leaves_a_trial_the_next_inline_run_retries(
         time.sleep(0.2)
     kernel.send_signal(signal.SIGKILL)
     kernel.wait()
-    (tmp_path / "hold").unlink()
+    release(tmp_path)
     storage = get_storage(f"journal:{tmp_path / '.tuneforge' / 'optuna.journal'}")
     assert [t.state.name for t in optuna.load_study(study_name="kernel", storage=storage).get_trials()] == ["RUNNING"]
 

@@ -18,10 +18,11 @@ def executor_for(study: Study, options: Any, *, storage_url: Url, tracking_uri: 
     """
     left = max(1, trials_left(study, storage_url, options.trials))
     log_dir = workdir() / "logs" / study.name
-    if options.ray and options.executor not in ("local", "ray"):
+    chosen = options.executor != "local"  # an executor named explicitly (inline) is not overridden by the study
+    if options.ray and chosen:
         raise SpecError(f"ray and executor={options.executor!r} both say where the workers run",
                         path=("executor",), hint="leave one of them out")
-    address = options.ray or (study.spec.resources.ray if options.executor in ("local", "ray") else None)
+    address = options.ray or (None if chosen else study.spec.resources.ray)
     if address:  # Ray places the actors by the cluster's resources: no local slots
         from search.executors._ray import ray_options
 

@@ -59,11 +59,10 @@ def _environment(extra: Mapping[str, str]) -> Iterator[None]:
 class InProcess(Executor):
     """Runs the worker loop (:func:`search.workers.work`) in this process, on the calling thread."""
 
-    def __init__(self, slots: list[Any], log_dir: Path, **options: Any) -> None:
+    def __init__(self, slots: list[Any], log_dir: Path, **options: Any) -> None:  # slots: not applied here
         if options:
             raise SpecError(f"the inline executor takes no options, got {', '.join(sorted(options))}",
                             path=("executor_options",), hint="leave them out, or use the local executor")
-        self.slots = slots[:1]
         self.report = ExecutorReport()
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-inline"
         self._dataset: Any = None

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any, TextIO
 
+from search._lifetime import raise_if_stopping
 from search.workers._plan import RunPlan
 from spaces.core import TrialEnd, TrialInfo, TrialObserver, TrialState, TuneforgeError
 
@@ -161,8 +162,6 @@ def work(plan: RunPlan, worker_id: str, index: int, *, dataset: Any = None,
         observers = [MlflowObserver(client_for(plan.tracking_uri), plan.experiment_id, plan.parent_run_id,
                                     dataset=dataset, defer=True)]
     observers = [*observers, *also]
-    from search._lifetime import raise_if_stopping
-
     done = 0
     with _existing_objects_frozen():  # each trial's clear_session() walks only what the trials made
         try:

@@ -30,6 +30,7 @@ from typing import Any
 
 from tracking.plots._leaderboard import LEADERBOARD_CSV, LEADERBOARD_MD, build_leaderboard, write_csv, write_markdown
 from tracking.plots._html import _plotly_figures, _write_html
+from tracking.plots._trial import PYPLOT_LOCK
 from tracking.plots._view import (
     ARTIFACT_PATH,
     BEST_COLOR,
@@ -48,7 +49,6 @@ from tracking.plots._view import (
     SKIPPED,
     SLICE,
     SLICE_COLUMNS,
-    _PYPLOT_LOCK,
     _needs_complete,
     _needs_importances,
     _needs_intermediate,
@@ -254,7 +254,7 @@ def _draw_pngs(view: _View, out_dir: Path, skipped: dict[str, str]) -> list[Path
     import matplotlib
 
     written = []
-    with _PYPLOT_LOCK:
+    with PYPLOT_LOCK:
         for name, needs, draw in _PNGS:
             reason = needs(view)
             if reason:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracking.plots._leaderboard import LEADERBOARD_CSV, LEADERBOARD_MD
-from tracking.plots._trial import PYPLOT_LOCK
 
 HISTORY = "optimization_history.png"
 INTERMEDIATE = "intermediate_values.png"
@@ -36,7 +35,6 @@ PRUNED_COLOR = "#d62728"
 RUNNING_COLOR = "#7f7f7f"
 BEST_COLOR = "#2ca02c"
 
-_PYPLOT_LOCK = PYPLOT_LOCK  # one lock for every figure this process draws (tracking.plots._trial)
 
 
 @dataclass
