@@ -210,3 +210,17 @@ def test_a_worker_whose_interrupt_was_swallowed_takes_no_trial(tmp_path):
     assert proc.returncode != 0 and "KeyboardInterrupt" in err
     study = optuna.load_study(study_name="swallow", storage=get_storage(journal(tmp_path)))
     assert study.get_trials() == []  # it asked for nothing
+
+
+def test_a_retry_its_stopping_worker_took_but_never_trained_is_queued_again(engine):
+    """A worker stopped while taking a retry (the signal came during ask) never trained it: that uses up no
+    attempt, so the retry is queued again; a retry that trained and was lost is not (test above)."""
+    first = engine.ask()
+    engine.finish_lost(first, "interrupted")
+    retry = engine.ask()
+    assert retry.retry_of == first.number
+    engine.fail_current("interrupted")  # what the worker loop does when the interrupt lands before training
+    failed, lost_retry, again = trials(engine)
+    assert (failed.state, lost_retry.state, again.state) == (OState.FAIL, OState.FAIL, OState.WAITING)
+    assert again.system_attrs["failed_trial"] == lost_retry.number
+    assert again.system_attrs["retry_history"] == [failed.number, lost_retry.number]

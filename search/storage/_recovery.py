@@ -14,15 +14,20 @@ from spaces.core import Url
 LOST = "lost"  # user attr on a FAIL trial whose worker died or was interrupted: it has a retry copy
 
 
-def enqueue_retry(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-    """Queue one retry copy of a lost trial (a retry is never retried again); True if queued."""
-    if "failed_trial" in trial.system_attrs:
+def enqueue_retry(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, untried: bool = False) -> bool:
+    """Queue one retry copy of a lost trial (a retry that trained is never retried again); True if queued.
+
+    ``untried``: the trial was lost before it trained (its worker was stopped while taking it), so
+    it used up no attempt: even a retry gets its copy.
+    """
+    if "failed_trial" in trial.system_attrs and not untried:
         return False
     study.add_trial(optuna.trial.create_trial(
         state=OState.WAITING,
         params=trial.params,
         distributions=trial.distributions,
-        system_attrs={"failed_trial": trial.number, "retry_history": [trial.number]},
+        system_attrs={"failed_trial": trial.number,
+                      "retry_history": [*trial.system_attrs.get("retry_history", []), trial.number]},
     ))
     return True
 

@@ -146,7 +146,12 @@ class OptunaEngine(Engine):
         finally:
             self._stop_heartbeat()
 
-    def finish_lost(self, ticket: Ticket, reason: str) -> None:
+    def fail_current(self, reason: str) -> None:
+        """Fail the trial this worker took but never trained (it is stopping): retried even if it is a retry."""
+        if self.current is not None:
+            self.finish_lost(self.current, reason, untried=True)
+
+    def finish_lost(self, ticket: Ticket, reason: str, *, untried: bool = False) -> None:
         """End a trial whose training was interrupted: FAIL, marked lost, one retry queued.
 
         Whole (a second signal waits) and under the study's lock, so recovery elsewhere never
@@ -159,7 +164,7 @@ class OptunaEngine(Engine):
             self.optuna_study.tell(trial, state=OState.FAIL)
             self.current = None
             self._stop_heartbeat()
-            enqueue_retry(self.optuna_study, self.optuna_study._storage.get_trial(trial._trial_id))
+            enqueue_retry(self.optuna_study, self.optuna_study._storage.get_trial(trial._trial_id), untried=untried)
 
     def set_attrs(self, ticket: Ticket, attrs: Mapping[str, Any]) -> None:
         """Attach attributes to a running trial (worker id, MLflow run id)."""
