@@ -7,6 +7,10 @@ from typing import Any
 
 from spaces.core import Url
 
+# What tuneforge's own servers set (`tuneforge ui`, docker-compose.yml): no MLflow job runner (GenAI
+# evaluation jobs, several huey consumer processes of about 4 CPU-s each) beside a test's `mlflow server`.
+SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
 
 @dataclass
 class StudyRuns:

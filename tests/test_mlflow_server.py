@@ -15,6 +15,7 @@ import optuna
 import pytest
 
 from search.storage import get_storage
+from tests._mlflow import SERVER_ENV
 from tests._studies import write_study
 from tests.conftest import run_cli
 
@@ -39,6 +40,7 @@ def mlflow_server(tmp_path):
          "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination",
          str(folder / "artifacts"), "--workers", "1"],
         stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "w"), start_new_session=True,
+        env={**os.environ, **SERVER_ENV},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

@@ -22,6 +22,7 @@ import pytest
 from search.control import ControlStore, Status
 from search.storage import get_storage
 from tests._postgres import cli_env, fresh_database_url, start_cli, wait_for
+from tests._mlflow import SERVER_ENV
 from tests._studies import write_study
 from tests.conftest import run_cli
 
@@ -49,6 +50,7 @@ def mlflow_server(tmp_path, mlflow_db):
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", mlflow_db, "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
         stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "w"), start_new_session=True,
+        env={**os.environ, **SERVER_ENV},
     )
     url = f"http://127.0.0.1:{port}"
 
