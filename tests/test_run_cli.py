@@ -95,7 +95,7 @@ def test_digits_study_end_to_end_with_two_workers(tmp_path):
 def test_kill_9_a_worker_mid_trial_retries_its_trial(tmp_path):
     path = write_study(tmp_path, "killed", search={"trials": 4, "workers": 2, "algorithm": "random"},
                        fixed={"epochs": 12, "batch_size": 32, "patience": 0})
-    proc = start_run(tmp_path, str(path))
+    proc = start_run(tmp_path, str(path), "--no-export")  # the export after a death: test_ray's node loss
     url = journal(tmp_path)
     victim: dict[str, object] = {}
 
