@@ -210,6 +210,30 @@ def test_inline_runs_in_this_process_and_ctrl_c_leaves_a_retry_the_next_run_trai
     assert probabilities.shape == (5, 3) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
 
 
+def test_inline_refuses_gpu_options_and_plans_no_slots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inline executor starts no worker process, so no slot plan is made (no ``nvidia-smi`` probe) and
+    ``gpus``/``trials_per_gpu`` are refused before anything is written, not silently ignored."""
+    import search
+    import search.driver._executor as chooser
+    from spaces.core import SpecError
+
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / ".tuneforge"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    planned: list[object] = []
+    real_run_slots = chooser.run_slots
+    monkeypatch.setattr(chooser, "run_slots", lambda *a, **k: planned.append(k) or real_run_slots(*a, **k))
+    study = {"name": "inline-gpus", "data": {"dataset": "iris", "test": 0.2, "seed": 1},
+             "space": {"units": {"type": "int", "low": 4, "high": 8}}, "fixed": {"epochs": 1}}
+    for option in ({"gpus": "0"}, {"trials_per_gpu": 2}):
+        with pytest.raises(SpecError, match="executor='inline' starts none") as caught:
+            search.run(study, trials=1, executor="inline", export=False, progress=False, **option)
+        assert caught.value.path == (next(iter(option)),)
+    journal = get_storage(f"journal:{tmp_path / '.tuneforge' / 'optuna.journal'}")
+    assert optuna.get_all_study_names(journal) == []  # refused before the study was created
+    result = search.run(study, trials=1, executor="inline", export=False, progress=False)
+    assert list(result.trials["state"]) == ["COMPLETE"] and planned == []
+
+
 def test_inline_runs_a_keras_tuner_study_with_its_chief(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Keras Tuner engine needs a chief (its oracle) and hands the worker its address in the environment:
     inline, the worker is this process, so the address is set for the run and removed after it (the log-level

@@ -30,5 +30,11 @@ def executor_for(study: Study, options: Any, *, storage_url: Url, tracking_uri: 
         extra = ray_options(study, address, workers=workers, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu,
                             tracking_uri=tracking_uri)
         return make_executor([], log_dir, kind="ray", **extra, **options.executor_options)
+    if options.executor == "inline":  # one worker in this process: no slot plan applies, so none is made
+        if options.gpus is not None or options.trials_per_gpu is not None:
+            raise SpecError("gpus and trials_per_gpu place worker processes; executor='inline' starts none",
+                            path=("gpus" if options.gpus is not None else "trials_per_gpu",),
+                            hint="leave them out, or use the local executor")
+        return make_executor([], log_dir, kind="inline", **options.executor_options)
     slots = run_slots(study, gpus=options.gpus, trials_per_gpu=options.trials_per_gpu, workers=options.workers)
     return make_executor(slots[:left], log_dir, kind=options.executor, **options.executor_options)

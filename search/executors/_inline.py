@@ -5,8 +5,8 @@ the second ``search.run(...)`` of a notebook trains at once instead of after a w
 start (about 7 s of imports on 2 cores). The price is isolation: one worker whatever the
 study's ``workers`` says, a trial that kills the interpreter (out of memory) takes the
 caller with it (the next run fails it and queues its retry, as for a killed worker), and
-the slot plan does not apply: TensorFlow keeps the caller's threads and devices, with no
-GPU memory cap. Ctrl-C (a notebook's stop button) fails the running trial and queues its
+no slot plan is made: TensorFlow keeps the caller's threads and devices, with no GPU
+memory cap (``gpus`` and ``trials_per_gpu`` are refused by the driver's executor choice). Ctrl-C (a notebook's stop button) fails the running trial and queues its
 retry, as in a worker process.
 """
 
