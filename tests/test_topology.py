@@ -21,8 +21,8 @@ import pytest
 
 from search.control import ControlStore, Status
 from search.storage import get_storage
-from tests._postgres import cli_env, fresh_database_url, start_cli, wait_for
 from tests._mlflow import SERVER_ENV
+from tests._postgres import cli_env, fresh_database_url, start_cli, wait_for
 from tests._studies import write_study
 from tests.conftest import run_cli
 
