@@ -18,12 +18,14 @@ machine slows both sides; the machine and its load average are printed with the 
    same order), leaves only the difference in how the two loops compute.
 2. A short study (8 trials of ``studies/digits_mlp.yaml`` at 5 epochs, 1 worker, storage, MLflow
    and the export on) vs a bare Keras ``fit`` loop training the same configs plus one refit of the
-   best (the export's retraining): the fixed cost of a user's first studies. Then a tuneforge study (``studies/digits_mlp.yaml``: TPE, median pruner, 30 trials, 1 worker,
-   study storage and MLflow on, ``tuneforge run --no-export`` in a fresh process) vs a bare
-   loop training the configs that study trained (pruned ones for the epochs they ran; no
-   storage, no tracking; a fresh process too, so both pay Python and TensorFlow start-up).
-   Two bare loops: Keras ``fit`` with ``EarlyStopping`` (what one writes by hand) and
-   tuneforge's own trainer (so the difference is service overhead alone).
+   best (the export's retraining): the fixed cost of a user's first studies. Then a tuneforge
+   study (``studies/digits_mlp.yaml``: TPE, median pruner, 30 trials, study storage and MLflow
+   on, ``tuneforge run --no-export`` in a fresh process), with 1 worker and with the workers
+   the file ships with (2), each vs a bare loop training the configs that run trained (pruned
+   ones for the epochs they ran; one process, no storage, no tracking; a fresh process too, so
+   both pay Python and TensorFlow start-up). Two bare loops for the 1-worker run: Keras ``fit``
+   with ``EarlyStopping`` (what one writes by hand) and tuneforge's own trainer (so the
+   difference is service overhead alone).
 3. 2 workers vs 1 on a 24-point grid study (both train the same configs): trials per hour,
    from the first trial's start to the last trial's end, and over the whole wall clock. With
    12 points of about 2 s each, the last trial of one worker running alone (the other idle)

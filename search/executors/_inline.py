@@ -6,8 +6,9 @@ start (about 7 s of imports on 2 cores). The price is isolation: one worker what
 study's ``workers`` says, a trial that kills the interpreter (out of memory) takes the
 caller with it (the next run fails it and queues its retry, as for a killed worker), and
 no slot plan is made: TensorFlow keeps the caller's threads and devices, with no GPU
-memory cap (``gpus`` and ``trials_per_gpu`` are refused by the driver's executor choice). Ctrl-C (a notebook's stop button) fails the running trial and queues its
-retry, as in a worker process.
+memory cap (``gpus`` and ``trials_per_gpu`` are refused by the driver's executor choice).
+Ctrl-C (a notebook's stop button) fails the running trial and queues its retry, as in a
+worker process.
 """
 
 from __future__ import annotations
