@@ -281,18 +281,16 @@ def training_samples_per_s(dataset: Any, batch: int, epochs: int, config: dict =
 
 
 # --- 2 and 3. studies and bare loops ------------------------------------------------------
-def shipped_workers() -> int:
-    """The worker count ``studies/digits_mlp.yaml`` ships with."""
+def digits_file() -> dict:
+    """``studies/digits_mlp.yaml`` as it ships."""
     import yaml
 
-    return int(yaml.safe_load((ROOT / "studies" / "digits_mlp.yaml").read_text())["search"]["workers"])
+    return yaml.safe_load((ROOT / "studies" / "digits_mlp.yaml").read_text())
 
 
 def digits_study(trials: int, workers: int, *, epochs: int | None = None) -> dict:
     """``studies/digits_mlp.yaml`` with this budget (``epochs`` overrides its 30 for a quick run)."""
-    import yaml
-
-    study = yaml.safe_load((ROOT / "studies" / "digits_mlp.yaml").read_text())
+    study = digits_file()
     study["name"] = f"bench-digits-{workers}w"
     study["search"].update({"trials": trials, "workers": workers, "timeout": "2h"})
     if epochs is not None:
@@ -529,7 +527,7 @@ def main(argv: list[str] | None = None) -> None:
                  f"{run.seconds:.1f} s ({run.phases})", f"{bare:.1f} s", f"{run.seconds / bare:.2f}x", "<= 1.10x")
         if "study" not in args.skip:
             n = 6 if quick else 30
-            shipped = shipped_workers()
+            shipped = int(digits_file()["search"]["workers"])
             for workers in sorted({1, shipped}):
                 study = digits_study(n, workers, epochs=5 if quick else None)
                 run = run_study(study, folder / f"study-{workers}w")
