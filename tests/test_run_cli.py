@@ -134,24 +134,28 @@ def test_kill_9_a_worker_mid_trial_retries_its_trial(tmp_path):
 
 
 def test_ctrl_c_fails_running_trials_and_a_later_run_resumes(tmp_path):
+    # 30 epochs: the trials still running must outlast the signal's way in (on a fast machine
+    # 10-epoch trials all finished before the run had stopped its workers, and it exited 0)
     path = write_study(tmp_path, "interrupted", search={"trials": 4, "workers": 2, "algorithm": "random"},
-                       fixed={"epochs": 10, "batch_size": 32, "patience": 0})
+                       fixed={"epochs": 30, "batch_size": 32, "patience": 0})
     proc = start_run(tmp_path, str(path))
     url = journal(tmp_path)
 
-    def one_complete() -> bool:
+    def one_complete_one_running() -> bool:
         try:
-            return bool(load(url, "interrupted").get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+            states = [t.state for t in load(url, "interrupted").get_trials()]
         except KeyError:
             return False
+        return optuna.trial.TrialState.COMPLETE in states and optuna.trial.TrialState.RUNNING in states
 
-    wait_for(one_complete, what="the first complete trial")
+    wait_for(one_complete_one_running, what="a complete trial while another runs")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err
     trials = load(url, "interrupted").get_trials()
     assert not [t for t in trials if t.state is optuna.trial.TrialState.RUNNING]
+    assert [t for t in trials if "lost" in t.user_attrs], "the signal came after every trial had finished"
     check_no_run_left_running(tmp_path, "interrupted")
 
     result = run_cli("run", str(path), "--no-export", cwd=tmp_path, env=local_env(tmp_path))
