@@ -199,8 +199,19 @@ def test_xla_only_for_fits_long_enough_and_never_for_a_users_builder():
     assert trainer.uses_xla(4000, 32, 8)  # 1,000 planned steps: the compile pays off
     assert not trainer.uses_xla(4000, 128, 8)  # 256 steps
     assert not trainer.uses_xla(1149, 64, 3)  # a test's tiny fit: graph mode, no second of compile
+    assert not trainer.uses_xla(4000, 32, 8, draws_random=True)  # dropout: XLA's CPU random draws are slow
     assert fast_settings(1149, 32) == {"steps_per_execution": 32, "jit_compile": False}
     assert fast_settings(100, 64) == {"steps_per_execution": 2, "jit_compile": False}
+
+
+def test_a_built_mlp_draws_random_numbers_only_with_dropout(digits):
+    from search.models import build_model
+
+    info = digits.info
+    for dropout, expected in ((0.0, False), (0.2, True)):
+        config = {"n_layers": 2, "units": 16, "dropout": dropout}
+        model = build_model("mlp", config, task=info.task, input_shape=info.input_shape, n_outputs=info.n_outputs)
+        assert trainer.draws_random(model) is expected
 
 
 def test_k_folds_give_one_objective_per_fold_and_their_mean(monkeypatch):
