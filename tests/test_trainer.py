@@ -212,6 +212,10 @@ def test_a_built_mlp_draws_random_numbers_only_with_dropout(digits):
         config = {"n_layers": 2, "units": 16, "dropout": dropout}
         model = build_model("mlp", config, task=info.task, input_shape=info.input_shape, n_outputs=info.n_outputs)
         assert trainer.draws_random(model) is expected
+    import keras
+
+    inner = keras.Sequential([keras.layers.Dense(4), keras.layers.GaussianNoise(0.1)])
+    assert trainer.draws_random(keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(2)]))  # nested
 
 
 def test_k_folds_give_one_objective_per_fold_and_their_mean(monkeypatch):

@@ -51,8 +51,8 @@ def uses_xla(n_rows: int, batch_size: int, epochs: int, *, draws_random: bool = 
 
 
 def draws_random(model: Any) -> bool:
-    """Whether ``model`` has a layer that draws random numbers in training (dropout, noise)."""
-    return any(type(layer).__name__ in RANDOM_LAYERS for layer in model._flatten_layers(include_self=False))
+    """Whether ``model`` has a layer that draws random numbers in training (dropout, noise), nested ones too."""
+    return any(type(layer).__name__ in RANDOM_LAYERS or draws_random(layer) for layer in getattr(model, "layers", ()))
 
 
 def fast_settings(n_rows: int, batch_size: int) -> dict[str, Any]:
