@@ -21,7 +21,13 @@ def import_tensorflow_quietly() -> None:
         os.dup2(sink.fileno(), 2)
         try:
             import keras  # noqa: F401
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            # The device probe logs at ERROR level when there is no usable GPU (with CUDA_VISIBLE_DEVICES=-1:
+            # "failed call to cuInit"), which TF_CPP_MIN_LOG_LEVEL=2 lets through. Listing the devices runs
+            # it here, inside the quiet window, instead of at the first operation. It does not start
+            # TensorFlow's runtime: thread counts and memory limits can still be set afterwards.
+            tensorflow.config.list_physical_devices()
         except BaseException:
             os.dup2(saved, 2)
             sink.seek(0)
