@@ -474,15 +474,16 @@ def main(argv: list[str] | None = None) -> None:
                else "(45% bar is for AVX-512; not this machine)")
         from search.training._trainer import steps_per_epoch, uses_xla
 
+        n_rows = len(mnist.splits[0].x_train)
         for epochs in (8, 32):  # a short fit (graph mode) and a long one (XLA): each a second or two
-            steps = epochs * steps_per_epoch(len(mnist.splits[0].x_train), 128)
+            xla = uses_xla(n_rows, 128, epochs)
             rate, params = training_samples_per_s(mnist, 128, epochs)
             achieved = 6 * params * rate / 1e9
-            mode = "XLA" if uses_xla(len(mnist.splits[0].x_train), 128, epochs) else "graph mode, no XLA"
             emit(f"training GFLOP/s at batch 128 (6 x params x samples/s), {epochs}-epoch fit "
-                 f"({steps:,} steps: {mode}) vs float32 matmul peak; CPU flags: {info['flags']}",
+                 f"({epochs * steps_per_epoch(n_rows, 128):,} steps: {'XLA' if xla else 'graph mode, no XLA'}) "
+                 f"vs float32 matmul peak; CPU flags: {info['flags']}",
                  f"{achieved:.1f} GFLOP/s ({rate:,.0f} samples/s)", f"{peak:.1f} GFLOP/s",
-                 f"{achieved / peak:.1%}", bar if mode == "XLA" else "(short fit: the trainer skips XLA's compile)")
+                 f"{achieved / peak:.1%}", bar if xla else "(short fit: the trainer skips XLA's compile)")
 
     if "trainer" not in args.skip:
         mnist = load_data("mnist_5k", test=0, validation=0.2)
