@@ -19,6 +19,7 @@ from spaces.core._errors import SourceError, SpecError, TuneforgeError, did_you_
 from spaces._files import Document, read_document
 from spaces._grid import grid_size, grid_values, iter_grid, sub_grids, to_param_grid
 from spaces._keras_tuner import declare_keras_tuner, to_keras_tuner
+from spaces._middle import middle_config, middle_value
 from spaces._optuna import optuna_distribution, to_optuna
 from spaces._params import Bool, Categorical, Fixed, Float, Int, Param
 from spaces._space import SearchSpace, layer_name, param_from_dict
@@ -57,6 +58,8 @@ __all__ = [
     "iter_grid",
     "layer_name",
     "load_space",
+    "middle_config",
+    "middle_value",
     "optuna_distribution",
     "param_from_dict",
     "read_document",

@@ -150,3 +150,23 @@ def test_a_different_space_under_the_same_name_is_refused(home):
         run_in_process(changed)
     assert len(optuna.load_study(study_name="clash", storage=get_storage(resolve_storage_url(None)))
                .get_trials()) == 1
+
+
+def test_a_new_study_trains_the_middle_of_its_space_first_and_only_once(home):
+    import spaces
+
+    path = write_study(home, "middle", search={"algorithm": "tpe", "trials": 2},
+                       fixed={"epochs": 1, "batch_size": 64, "patience": 0})
+    middle = {k: v for k, v in spaces.middle_config(load_study(path).space).items()
+              if k not in ("epochs", "batch_size", "patience")}
+    assert middle == {"n_layers": 1, "units_0": 20, "learning_rate": 0.00548, "optimizer": "adam"}
+    first, second = run_in_process(path).get_trials()
+    assert first.params == middle and first.user_attrs["first_trial"] == "middle"
+    assert first.state is optuna.trial.TrialState.COMPLETE and json.loads(first.user_attrs["config"])["units_0"] == 20
+    assert second.params != middle and "first_trial" not in second.user_attrs
+    resumed = run_in_process(path, trials=3).get_trials()  # a resumed study does not queue the middle again
+    assert len(resumed) == 3 and [t.number for t in resumed if "first_trial" in t.user_attrs] == [0]
+    sampled = write_study(home, "sampled", search={"algorithm": "tpe", "trials": 1, "first_trial": "sampled"},
+                          fixed={"epochs": 1, "batch_size": 64, "patience": 0})
+    (only,) = run_in_process(sampled).get_trials()
+    assert only.params != middle and "first_trial" not in only.user_attrs

@@ -93,6 +93,21 @@ MORE_BAD = [
         model:
           builder: my_models.build  # <-
     """), "model.builder", ["'package.module:function'"]),
+    Bad("middle_first_with_keras_tuner", study(SPACE, """
+        search:
+          engine: keras_tuner
+          first_trial: middle  # <-
+    """), "search.first_trial", ["cannot start from the space's middle", "Keras Tuner's oracles",
+                                 "first_trial: sampled"]),
+    Bad("middle_first_with_a_grid", study(SPACE, """
+        search:
+          algorithm: grid
+          first_trial: middle  # <-
+    """), "search.first_trial", ["a grid visits its points in order"]),
+    Bad("first_trial_unknown", study(SPACE, """
+        search:
+          first_trial: centre  # <-
+    """), "search.first_trial", ["'middle' or 'sampled'", "'centre'"]),
     Bad("per_layer_huge_clash", study("""
         n_layers: {type: int, low: 1, high: 1000000000}
         units: {type: int, low: 16, high: 256, per_layer: n_layers}  # <-
@@ -157,3 +172,13 @@ def test_bad_durations(text):
 def test_source_errors_are_tuneforge_errors(tmp_path):
     with pytest.raises(SourceError):
         load_study(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(("search", "first"), [
+    ({}, "middle"), ({"algorithm": "random"}, "middle"), ({"first_trial": "sampled"}, "sampled"),
+    ({"algorithm": "grid"}, "sampled"), ({"engine": "keras_tuner"}, "sampled"),
+])
+def test_optunas_samplers_start_from_the_middle_unless_told_otherwise(search, first):
+    spec = study_from_dict({"name": "t", "space": {"n_layers": {"type": "int", "low": 1, "high": 3}},
+                            "search": search}).spec
+    assert spec.search.first_trial == first

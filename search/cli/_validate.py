@@ -52,7 +52,8 @@ def _summary(study: Study) -> str:
     return (
         f"data {data} ({study.task or 'task from data'}), model {s.model if isinstance(s.model, str) else s.model.builder}"
         f"; objective {study.direction} {study.metric}; {s.search.engine}/{s.search.algorithm}, "
-        f"pruner {s.search.pruner}, {s.search.trials} trials, {s.search.workers} worker(s); "
+        f"pruner {s.search.pruner}, first trial {s.search.first_trial}, {s.search.trials} trials, "
+        f"{s.search.workers} worker(s); "
         f"grid {grid_size(study.space, s.grid.points)} configs at {s.grid.points} points per range"
     )
 

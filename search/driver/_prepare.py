@@ -44,6 +44,8 @@ def _load_or_create(study: Study, storage: Any) -> optuna.Study:
             created.set_user_attr("base_dir", str(study.base_dir))
             created.set_user_attr("engine", engine_label(study))
             created.set_user_attr("created_at", time.time())
+            if study.spec.search.first_trial == "middle":
+                _enqueue_middle(study, created)
         return created
     stored = _fingerprint_of(existing)
     if stored != fingerprint(study):
@@ -62,6 +64,20 @@ def _load_or_create(study: Study, storage: Any) -> optuna.Study:
                  "`tuneforge compare`",
         )
     return existing
+
+
+def _enqueue_middle(study: Study, created: optuna.Study) -> None:
+    """Queue the space's middle as the new study's first trial (``search.first_trial: middle``).
+
+    A reasonable config trained first puts a usable result on the board within one trial,
+    before the sampler's random start-up trials (SMAC evaluates ConfigSpace's default
+    configuration first for the same reason). Queued once, by the run that created the study.
+    """
+    import spaces
+
+    searched = {name: value for name, value in spaces.middle_config(study.space).items()
+                if not isinstance(study.space.param_of(name), spaces.Fixed)}
+    created.enqueue_trial(searched, user_attrs={"first_trial": "middle"})
 
 
 CREATION_WAIT_SECONDS = 60.0

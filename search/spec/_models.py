@@ -20,6 +20,7 @@ Engine = Literal["optuna", "keras_tuner", "grid"]
 Algorithm = Literal["tpe", "random", "gp", "cmaes", "qmc", "grid", "bayesian", "hyperband"]
 Pruner = Literal["median", "successive_halving", "hyperband", "none"]
 Task = Literal["classification", "binary", "regression"]
+FirstTrial = Literal["middle", "sampled"]
 
 ENGINE_ALGORITHMS: dict[str, tuple[str, ...]] = {
     "optuna": ("tpe", "random", "gp", "cmaes", "qmc", "grid"),
@@ -141,6 +142,7 @@ class SearchSection(_Section):
     timeout: float | None = None
     workers: int = Field(default=1, ge=1, le=256)
     seed: int | None = None
+    first_trial: FirstTrial | None = None  # middle for Optuna's samplers; sampled for grids and Keras Tuner
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -170,6 +172,21 @@ class SearchSection(_Section):
                 path=("pruner",),
                 hint="remove `pruner` (or write pruner: none); for early stopping of weak trials with Keras "
                      "Tuner use algorithm: hyperband, or use engine: optuna",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _first_trial_fits_algorithm(self) -> SearchSection:
+        samples = self.engine == "optuna" and self.algorithm != "grid"
+        if self.first_trial is None:
+            object.__setattr__(self, "first_trial", "middle" if samples else "sampled")
+        elif self.first_trial == "middle" and not samples:
+            raise SpecError(
+                f"the {self.engine}/{self.algorithm} search cannot start from the space's middle: "
+                + ("a grid visits its points in order" if self.algorithm == "grid"
+                   else "Keras Tuner's oracles choose every trial themselves"),
+                path=("first_trial",),
+                hint="remove `first_trial` (or write first_trial: sampled), or use engine: optuna",
             )
         return self
 
