@@ -1,6 +1,7 @@
 """Time to a target validation accuracy: ``tuneforge run`` against the script a user would hand-write.
 
     .venv/bin/python benchmarks/time_to_target.py                       # digits and mnist_5k, seeds 0 1 2
+    .venv/bin/python benchmarks/time_to_target.py --trials 30           # a 30-trial budget instead of equal time
     .venv/bin/python benchmarks/time_to_target.py --datasets digits --seeds 0 --trials 6 --epochs 5   # small
 
 The hand-written side is an Optuna study written the way Optuna's and MLflow's
@@ -13,15 +14,27 @@ pruner settings, seed), the same data splits (tuneforge's loader: the same rows)
 same model builder and one process each (``workers: 1``); neither exports a model.
 Each pair runs back to back, in alternating order, with fresh processes and stores.
 
+By default both sides get the same wall time (60 s on digits, 120 s on mnist_5k, from
+process start; ``--seconds`` changes it) and no binding trial budget: each side's
+``timeout`` is that time, and only trials finished within it count. A fixed trial
+budget (``--trials 30``) would give the side that trains faster less time to find the
+target: it stops at 30 trials while the other is still searching.
+
 Per seed: wall time until the first trial that reaches the target (from process
 start), the best value each side had at the earlier of the two sides' ends (best score
 at equal wall time) and finished trials per hour; the table shows medians over seeds.
+A side that never reached the target in its run is ranked after every time that did
+(its time to target is longer than its whole run), so the median counts every seed;
+the ratio is the median of the per-seed ratios, ranked the same way, over the seeds
+at least one side reached. ``--first-trial sampled`` runs tuneforge without the
+space's middle as its first trial (``search.first_trial``), to see what it adds.
 Needs ``pip install 'tuneforge[bench]'`` (optuna-integration).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -41,6 +54,8 @@ if str(ROOT) not in sys.path:
 # The issue's target first, then one a 30-trial budget reaches on this space (0.98 on digits' 270
 # validation rows is 265 right: neither side reached it in 30 trials of seed 0 here).
 STUDIES = {"digits": ("digits_mlp.yaml", (0.98, 0.97)), "mnist_5k": ("mnist5k_mlp.yaml", (0.95, 0.93))}
+WINDOW_SECONDS = {"digits": 60, "mnist_5k": 120}  # about what the hand-written script needs for 30 trials here
+NO_TRIAL_CAP = 10_000
 
 
 @dataclass
@@ -49,6 +64,12 @@ class Side:
 
     seconds: float
     trials: list[tuple[float, str, float | None]]
+
+    def within(self, window: float | None) -> Side:
+        """This run as if it had stopped ``window`` seconds after its start (None: as it is)."""
+        if window is None:
+            return self
+        return Side(min(self.seconds, window), [t for t in self.trials if t[0] <= window])
 
     def time_to(self, target: float) -> float | None:
         """Seconds from start to the first COMPLETE trial reaching ``target``; None if never."""
@@ -64,15 +85,23 @@ class Side:
         return len(self.trials) / self.seconds * 3600
 
 
-def study_for(dataset: str, seed: int, trials: int, epochs: int | None) -> dict:
-    """The dataset's ready study file with this seed and budget, 1 worker, median pruner, no export."""
+def study_for(dataset: str, seed: int, trials: int, epochs: int | None, first_trial: str | None = None,
+              seconds: float | None = None) -> dict:
+    """The dataset's ready study file with this seed and budget, 1 worker, median pruner, no export.
+
+    ``seconds`` is both sides' ``timeout`` (default 2 hours). ``first_trial`` overrides ``search.first_trial``
+    (only tuneforge reads it: the hand side never queues a trial).
+    """
     import yaml
 
     study = yaml.safe_load((ROOT / "studies" / STUDIES[dataset][0]).read_text())
     study["name"] = f"ttt-{dataset}-{seed}"
-    study["search"].update({"trials": trials, "workers": 1, "seed": seed, "pruner": "median", "timeout": "2h"})
+    study["search"].update({"trials": trials, "workers": 1, "seed": seed, "pruner": "median",
+                            "timeout": f"{seconds}s" if seconds else "2h"})
     if epochs is not None:
         study["fixed"]["epochs"] = epochs
+    if first_trial is not None:
+        study["search"]["first_trial"] = first_trial
     study.pop("export", None)
     study.pop("tracking", None)
     return study
@@ -175,36 +204,71 @@ def hand_main(study_path: str, storage: str, tracking_uri: str) -> None:
     optuna_study = optuna.create_study(study_name=study.name, storage=storage, direction="maximize",
                                        sampler=sampler, pruner=pruner)
     mlflc = MLflowCallback(tracking_uri=tracking_uri, metric_name=study.metric)
-    optuna_study.optimize(objective, n_trials=study.spec.search.trials, callbacks=[mlflc])
+    optuna_study.optimize(objective, n_trials=study.spec.search.trials, timeout=study.spec.search.timeout,
+                          callbacks=[mlflc])
 
 
 def _at(seconds: float | None) -> str:
     return "never" if seconds is None else f"{seconds:.1f} s"
 
 
+def censored_median(values: list[float | None]) -> float | None:
+    """The median with ``None`` (never reached) ranked after every number; None when the median itself is one."""
+    middle = statistics.median(math.inf if v is None else v for v in values)
+    return None if math.isinf(middle) else middle
+
+
+def seed_ratio(tuneforge: float | None, hand: float | None) -> float | None:
+    """tuneforge's time over the hand's: 0 when only tuneforge reached, inf when only the hand did, None if neither."""
+    if tuneforge is None and hand is None:
+        return None
+    if hand is None:
+        return 0.0
+    return math.inf if tuneforge is None else tuneforge / hand
+
+
 def _median(values: list[float | None]) -> str:
-    known = [v for v in values if v is not None]
-    if not known:
-        return "not reached"
-    missed = len(values) - len(known)
-    return f"{statistics.median(known):.1f} s" + (f" ({missed} of {len(values)} not reached)" if missed else "")
+    middle = censored_median(values)
+    missed = sum(v is None for v in values)
+    text = "not reached" if middle is None else f"{middle:.1f} s"
+    return text + (f" ({missed} of {len(values)} never)" if missed else "")
 
 
-def compare(dataset: str, seeds: list[int], trials: int, epochs: int | None, folder: Path) -> list[tuple[str, ...]]:
-    """Both sides per seed, alternating which goes first; the dataset's rows of the table."""
+def _ratio(ratios: list[float | None]) -> str:
+    known = [r for r in ratios if r is not None]
+    middle = censored_median(known) if known else None
+    return "n/a" if middle is None else f"{middle:.2f}x"
+
+
+def _seed_ratio_text(tuneforge: float | None, hand: float | None) -> str:
+    ratio = seed_ratio(tuneforge, hand)
+    if ratio is None or ratio in (0.0, math.inf):
+        return {None: "neither", 0.0: "tuneforge only", math.inf: "hand only"}[ratio]
+    return f"{ratio:.2f}x"
+
+
+def compare(dataset: str, seeds: list[int], trials: int | None, epochs: int | None, folder: Path,
+            first_trial: str | None = None, seconds: float | None = None) -> list[tuple[str, ...]]:
+    """Both sides per seed, alternating which goes first; the dataset's rows of the table.
+
+    ``seconds`` (with no ``trials``: the dataset's default window) gives both sides that wall time.
+    """
+    if trials is None:
+        trials, seconds = NO_TRIAL_CAP, seconds or WINDOW_SECONDS[dataset]
     targets = STUDIES[dataset][1]
     pairs = []
     for seed in seeds:
-        study = study_for(dataset, seed, trials, epochs)
+        study = study_for(dataset, seed, trials, epochs, first_trial, seconds)
         runs = {}
         order = ["tuneforge", "hand"] if seed % 2 == 0 else ["hand", "tuneforge"]
         for side in order:
             fn = run_tuneforge if side == "tuneforge" else run_hand
             runs[side] = fn(study, folder / f"{dataset}-{seed}-{side}")
-        tf_side, hand = runs["tuneforge"], runs["hand"]
+        tf_side, hand = runs["tuneforge"].within(seconds), runs["hand"].within(seconds)
         equal = min(tf_side.seconds, hand.seconds)
         pairs.append((tf_side, hand, equal))
-        reached = "; ".join(f">= {target}: {_at(tf_side.time_to(target))} vs {_at(hand.time_to(target))}"
+        reached = "; ".join(f">= {target}: {_at(tf_side.time_to(target))} vs {_at(hand.time_to(target))} "
+                            f"({_seed_ratio_text(tf_side.time_to(target), hand.time_to(target))})"
                             for target in targets)
         print(f"  {dataset} seed {seed}: tuneforge {tf_side.seconds:.1f} s, {len(tf_side.trials)} trials; hand "
               f"{hand.seconds:.1f} s, {len(hand.trials)} trials; reached {reached}; best by {equal:.0f} s: "
@@ -214,18 +278,18 @@ def compare(dataset: str, seeds: list[int], trials: int, epochs: int | None, fol
     n = len(seeds)
     rows = []
     for target in targets:
-        ratios = [t.time_to(target) / h.time_to(target) for t, h, _ in pairs
-                  if t.time_to(target) is not None and h.time_to(target)]
+        ratios = [seed_ratio(t.time_to(target), h.time_to(target)) for t, h, _ in pairs]
         rows.append((f"{dataset}: wall time to val_accuracy >= {target} (median of {n} seeds)",
                      _median([t.time_to(target) for t, _, _ in pairs]),
                      _median([h.time_to(target) for _, h, _ in pairs]),
-                     f"{statistics.median(ratios):.2f}x" if ratios else "n/a", "<= 0.5x"))
+                     _ratio(ratios), "<= 0.5x"))
     return [
         *rows,
         (f"{dataset}: best val_accuracy at equal wall time (the shorter side's end)",
          f"{statistics.median(v for v in best_t if v is not None):.4f}" if any(best_t) else "none",
          f"{statistics.median(v for v in best_h if v is not None):.4f}" if any(best_h) else "none", "", ""),
-        (f"{dataset}: finished trials per hour ({trials}-trial budget)",
+        (f"{dataset}: finished trials per hour ("
+         + (f"{seconds:.0f} s each" if trials == NO_TRIAL_CAP else f"{trials}-trial budget") + ")",
          f"{statistics.median(t.per_hour() for t, _, _ in pairs):,.0f}",
          f"{statistics.median(h.per_hour() for _, h, _ in pairs):,.0f}",
          f"{statistics.median(t.per_hour() / h.per_hour() for t, h, _ in pairs):.2f}x", ""),
@@ -236,8 +300,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="*", default=list(STUDIES), choices=list(STUDIES))
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
-    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--trials", type=int, default=None,
+                        help="a trial budget for both sides (default: no budget, equal wall time instead)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="both sides' wall time (default with no --trials: 60 s digits, 120 s mnist_5k)")
     parser.add_argument("--epochs", type=int, default=None, help="override the study files' epochs (a small run)")
+    parser.add_argument("--first-trial", choices=["middle", "sampled"], default=None,
+                        help="tuneforge's search.first_trial (default: the study files', middle)")
     parser.add_argument("--hand", nargs=3, metavar=("STUDY", "STORAGE", "TRACKING_URI"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.hand:
@@ -247,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[tuple[str, ...]] = []
     with tempfile.TemporaryDirectory(prefix="tuneforge-ttt-") as tmp:
         for dataset in args.datasets:
-            rows += compare(dataset, args.seeds, args.trials, args.epochs, Path(tmp))
+            rows += compare(dataset, args.seeds, args.trials, args.epochs, Path(tmp), args.first_trial, args.seconds)
     print(f"load average at end {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print("| figure | tuneforge | hand-written Optuna + Keras + MLflow | ratio | bar |")
     print("|---|---|---|---|---|")

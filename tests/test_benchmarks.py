@@ -136,12 +136,28 @@ def test_time_to_target_figures_come_from_the_finished_trials(time_to_target):
     assert side.time_to(0.97) == 30.0 and side.time_to(0.995) is None
     assert side.best_by(25.0) == 0.91 and side.best_by(100.0) == 0.99 and side.best_by(5.0) is None
     assert side.per_hour() == pytest.approx(5 / 100 * 3600)
+    early = side.within(40.0)  # equal wall time: only what finished in the first 40 s counts
+    assert early.seconds == 40.0 and early.time_to(0.99) is None and early.time_to(0.97) == 30.0
+    assert early.per_hour() == pytest.approx(3 / 40 * 3600) and side.within(None) is side
+    assert time_to_target.study_for("digits", 3, 50, 1, seconds=60.0)["search"]["timeout"] == "60.0s"
+
+
+def test_a_side_that_never_reached_the_target_ranks_after_every_time(time_to_target):
+    median, ratio = time_to_target.censored_median, time_to_target.seed_ratio
+    assert median([6.4, None, 11.3]) == 11.3 and median([None, 14.2, 10.4]) == 14.2
+    assert median([None, None, 3.0]) is None and median([2.0, 4.0]) == 3.0
+    assert ratio(6.4, None) == 0.0 and ratio(None, 2.0) == float("inf") and ratio(None, None) is None
+    assert ratio(6.9, 13.8) == 0.5
+    # seeds both sides reached alone would give 0.5 and 1.1 (median 0.8); the seed only tuneforge reached counts
+    assert median([r for r in (ratio(6.4, None), ratio(6.9, 13.8), ratio(11.0, 10.0)) if r is not None]) == 0.5
 
 
 def test_the_hand_written_script_searches_the_same_study_and_logs_every_trial_to_mlflow(time_to_target, tmp_path):
     pytest.importorskip("optuna_integration")
     import mlflow
 
+    assert "first_trial" not in time_to_target.study_for("digits", 3, 2, 1)["search"]  # the study file's default
+    assert time_to_target.study_for("digits", 3, 2, 1, "sampled")["search"]["first_trial"] == "sampled"
     study = time_to_target.study_for("digits", 3, 2, 1)
     assert study["search"]["workers"] == 1 and study["search"]["pruner"] == "median" and "export" not in study
     hand = time_to_target.run_hand(study, tmp_path / "hand")
