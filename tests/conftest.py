@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,6 +14,13 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+
+# The tests press Ctrl-C on the processes they start (a real SIGINT). A suite started in the
+# background of a script (`.ci/run &`) ignores SIGINT, and every process it starts inherits the
+# ignore: Python then keeps it, as a background job should, and those runs could not be stopped.
+# A handler of our own is reset to the default in each child, so the children get Ctrl-C again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "studies"

@@ -209,7 +209,8 @@ def test_a_worker_whose_interrupt_was_swallowed_takes_no_trial(tmp_path):
     assert out.split() == ["swallowed"], err[-3000:]
     assert proc.returncode != 0 and "KeyboardInterrupt" in err
     study = optuna.load_study(study_name="swallow", storage=get_storage(journal(tmp_path)))
-    assert study.get_trials() == []  # it asked for nothing
+    # it asked for nothing: the study's queued first trial (the space's middle) is still waiting
+    assert [(t.state, t.user_attrs.get("first_trial")) for t in study.get_trials()] == [(OState.WAITING, "middle")]
 
 
 def test_a_retry_its_stopping_worker_took_but_never_trained_is_queued_again(engine):
