@@ -242,9 +242,11 @@ def _ratio(ratios: list[float | None]) -> str:
 
 def _seed_ratio_text(tuneforge: float | None, hand: float | None) -> str:
     ratio = seed_ratio(tuneforge, hand)
-    if ratio is None or ratio in (0.0, math.inf):
-        return {None: "neither", 0.0: "tuneforge only", math.inf: "hand only"}[ratio]
-    return f"{ratio:.2f}x"
+    if ratio is None:
+        return "neither"
+    if ratio == 0.0:
+        return "tuneforge only"
+    return "hand only" if math.isinf(ratio) else f"{ratio:.2f}x"
 
 
 def compare(dataset: str, seeds: list[int], trials: int | None, epochs: int | None, folder: Path,
@@ -253,7 +255,8 @@ def compare(dataset: str, seeds: list[int], trials: int | None, epochs: int | No
 
     ``seconds`` (with no ``trials``: the dataset's default window) gives both sides that wall time.
     """
-    if trials is None:
+    equal_time = trials is None
+    if equal_time:
         trials, seconds = NO_TRIAL_CAP, seconds or WINDOW_SECONDS[dataset]
     targets = STUDIES[dataset][1]
     pairs = []
@@ -289,7 +292,7 @@ def compare(dataset: str, seeds: list[int], trials: int | None, epochs: int | No
          f"{statistics.median(v for v in best_t if v is not None):.4f}" if any(best_t) else "none",
          f"{statistics.median(v for v in best_h if v is not None):.4f}" if any(best_h) else "none", "", ""),
         (f"{dataset}: finished trials per hour ("
-         + (f"{seconds:.0f} s each" if trials == NO_TRIAL_CAP else f"{trials}-trial budget") + ")",
+         + (f"{seconds:.0f} s each" if equal_time else f"{trials}-trial budget") + ")",
          f"{statistics.median(t.per_hour() for t, _, _ in pairs):,.0f}",
          f"{statistics.median(h.per_hour() for _, h, _ in pairs):,.0f}",
          f"{statistics.median(t.per_hour() / h.per_hour() for t, h, _ in pairs):.2f}x", ""),

@@ -15,9 +15,11 @@ import optuna
 
 from search.engines import engine_class
 from search.engines._fingerprint import describe_difference, fingerprint, study_identity
+from search.engines.optuna import searched_params
 from search.storage import StudyLock, get_storage
 from search.spec import Study
 from search.workers._plan import RunPlan
+from spaces import middle_config
 from spaces.core import TuneforgeError, Url, resolve_storage_url, resolve_tracking_uri
 from tracking import mlflow_log
 from tracking._versions import package_versions
@@ -73,11 +75,7 @@ def _enqueue_middle(study: Study, created: optuna.Study) -> None:
     before the sampler's random start-up trials (SMAC evaluates ConfigSpace's default
     configuration first for the same reason). Queued once, by the run that created the study.
     """
-    import spaces
-
-    searched = {name: value for name, value in spaces.middle_config(study.space).items()
-                if not isinstance(study.space.param_of(name), spaces.Fixed)}
-    created.enqueue_trial(searched, user_attrs={"first_trial": "middle"})
+    created.enqueue_trial(searched_params(study, middle_config(study.space)), user_attrs={"first_trial": "middle"})
 
 
 CREATION_WAIT_SECONDS = 60.0

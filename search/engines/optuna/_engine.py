@@ -41,7 +41,7 @@ def sampler_seed(seed: int | None, index: int, existing_trials: int) -> int | No
     return int(np.random.SeedSequence([seed, existing_trials, index]).generate_state(1)[0])
 
 
-def _searched(study: Study, config: Mapping[str, Any]) -> dict[str, Any]:
+def searched_params(study: Study, config: Mapping[str, Any]) -> dict[str, Any]:
     """The config without fixed values: what Optuna stores as params."""
     return {k: v for k, v in config.items() if not isinstance(study.space.param_of(k), spaces.Fixed)}
 
@@ -86,7 +86,7 @@ class OptunaEngine(Engine):
         self.suggest = spaces.to_optuna(study.space)
         self.grid: list[dict[str, Any]] | None = None
         if self.algorithm == "grid":
-            self.grid = [_searched(study, c) for c in spaces.iter_grid(study.space, study.spec.grid.points)]
+            self.grid = [searched_params(study, c) for c in spaces.iter_grid(study.space, study.spec.grid.points)]
             budget = min(budget, len(self.grid))
         self.budget = budget
 
@@ -119,7 +119,7 @@ class OptunaEngine(Engine):
                 self.heartbeat.start(trial._trial_id)
             ticket.config = self.suggest(trial)  # under the lock: a parallel sampler sees the others' params
         if self.grid is None:
-            ticket.duplicate_of = self._duplicate(trial.number, _searched(self.study, ticket.config))
+            ticket.duplicate_of = self._duplicate(trial.number, searched_params(self.study, ticket.config))
         return ticket
 
     def report(self, ticket: Ticket, epoch: int, logs: Mapping[str, float]) -> None:
