@@ -14,6 +14,7 @@ import search.training._trainer as trainer
 from search.data import load_data
 from search.states import TrialState
 from search.training import Pruned, TrainResult, evaluate, fast_settings, train_config
+import search.training._loop as loop
 from search.training._loop import epoch_order, fit_in_graph
 
 pytestmark = pytest.mark.slow
@@ -193,6 +194,33 @@ def test_the_xla_step_computes_what_the_graph_step_computes(digits):
         assert xla.keys() == graph.keys()
         for key in xla:
             assert xla[key] == pytest.approx(graph[key], rel=1e-3, abs=1e-3), key
+
+
+def test_the_loop_trains_without_graph_rewrites_and_gives_the_process_its_setting_back(digits, monkeypatch):
+    import contextlib
+
+    import tensorflow as tf
+
+    def options() -> bool:
+        return tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+
+    seen = []
+    config = {**TINY, "dropout": 0.1, "l2": 1e-4}  # dropout, regularization: every op kind the loop runs
+    rewritten = train_config(config, digits, seed=3, report=lambda epoch, logs: seen.append(options()))
+    assert seen == [True, True, True]  # off while the loop trained...
+    assert options() is False  # ...and the default again after it
+    monkeypatch.setattr(loop, "graph_rewrites_off", contextlib.nullcontext)
+    with_grappler = train_config(config, digits, seed=3)
+    # the same math: Grappler's rewrites only change how the graph runs
+    for ours, theirs in zip(rewritten.history, with_grappler.history, strict=True):
+        assert ours == pytest.approx(theirs, rel=1e-5, abs=1e-6)
+    monkeypatch.undo()
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})  # a user's own choice...
+    try:
+        train_config(TINY, digits)
+        assert options() is True  # ...is kept
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
 
 
 def test_xla_only_for_fits_long_enough_and_never_for_a_users_builder():
