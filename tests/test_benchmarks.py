@@ -12,6 +12,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from search.data import load_data
@@ -134,6 +135,9 @@ def test_time_to_target_figures_come_from_the_finished_trials(time_to_target):
     side = time_to_target.Side(100.0, [(10.0, "PRUNED", None), (20.0, "COMPLETE", 0.91), (30.0, "COMPLETE", 0.97),
                                        (50.0, "COMPLETE", 0.99), (60.0, "FAIL", None)])
     assert side.time_to(0.97) == 30.0 and side.time_to(0.995) is None
+    # Keras's float32 accuracy: 760 of 800 rows right is 0.95, stored as 0.949999988079071
+    assert time_to_target.Side(9.0, [(5.0, "COMPLETE", float(np.float32(760 / 800)))]).time_to(0.95) == 5.0
+    assert time_to_target.Side(9.0, [(5.0, "COMPLETE", float(np.float32(759 / 800)))]).time_to(0.95) is None
     assert side.best_by(25.0) == 0.91 and side.best_by(100.0) == 0.99 and side.best_by(5.0) is None
     assert side.per_hour() == pytest.approx(5 / 100 * 3600)
     early = side.within(40.0)  # equal wall time: only what finished in the first 40 s counts
