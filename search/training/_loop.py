@@ -13,7 +13,7 @@ callback that watches every epoch -- and drives it with less:
   permutation (no ragged batch, no second trace or compile), so an epoch is
   ``ceil(rows / batch)`` full batches, as many steps as ``fit``;
 * no Grappler pass over the loop's two graphs: TensorFlow rewrites a graph when it first
-  runs it, which cost 0.06-0.25 s per model here (most of a short trial's first epoch) and
+  runs it, which cost 0.06-0.16 s per model here (a large part of a short trial's first epoch) and
   made no epoch after it faster on these MLPs (see :func:`graph_rewrites_off`);
 * for long fits the whole epoch -- its loop, gathers and steps -- is one XLA program
   (the caller decides: the compile costs about a second, then each step is cheaper;
@@ -109,7 +109,7 @@ def graph_rewrites_off() -> Iterator[None]:
     Grappler rewrites every function graph when it first runs it. For the trainer's loop,
     a new graph per trial, that rewrite cost more than it saved: measured on mnist_5k MLPs
     (1-3 layers, batch 32-256, 2-core AVX-512 Xeon), the first training epoch took
-    0.06-0.25 s less and the validation pass 0.03 s less, every later epoch the same to
+    0.06-0.16 s less and the validation pass 0.03 s less, every later epoch the same to
     within 5 %, with the same metrics. The setting is process-wide, so it is set only
     while the loop trains: a notebook's own TensorFlow work keeps the default.
     """
