@@ -21,8 +21,9 @@ budget (``--trials 30``) would give the side that trains faster less time to fin
 target: it stops at 30 trials while the other is still searching.
 
 Per seed: wall time until the first trial that reaches the target (from process
-start; within float32 rounding, so 760 of 800 rows right counts as 0.95), the best value each side had at the earlier of the two sides' ends (best score
-at equal wall time) and finished trials per hour; the table shows medians over seeds.
+start; within float32 rounding, so 760 of 800 rows right counts as 0.95), the best
+value each side had at the earlier of the two sides' ends (best score at equal wall
+time) and finished trials per hour; the table shows medians over seeds.
 A side that never reached the target in its run is ranked after every time that did
 (its time to target is longer than its whole run), so the median counts every seed;
 the ratio is the median of the per-seed ratios, ranked the same way, over the seeds

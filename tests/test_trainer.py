@@ -10,11 +10,11 @@ import math
 import numpy as np
 import pytest
 
+import search.training._loop as loop
 import search.training._trainer as trainer
 from search.data import load_data
 from search.states import TrialState
 from search.training import Pruned, TrainResult, evaluate, fast_settings, train_config
-import search.training._loop as loop
 from search.training._loop import epoch_order, fit_in_graph
 
 pytestmark = pytest.mark.slow
