@@ -79,7 +79,7 @@ class Side:
         """Seconds from start to the first COMPLETE trial reaching ``target``; None if never.
 
         Within :data:`FLOAT32_SLACK`: Keras computes accuracy in float32, so 760 right of mnist_5k's
-        800 validation rows, exactly 0.95, is stored as 0.94999999 (and 744 of 800 as 0.92999999).
+        800 validation rows, exactly 0.95, is stored as 0.94999999.
         """
         hits = [t for t, state, v in self.trials
                 if state == "COMPLETE" and v is not None and v >= target - FLOAT32_SLACK]
