@@ -194,6 +194,61 @@ print("took work", flush=True)
 """
 
 
+REPLACING_WORKER = """
+import os, signal, sys, time
+from search._lifetime import die_with_parent
+
+die_with_parent()
+from search.data import dataset_for
+from search.driver import prepare_run
+from search.engines.optuna import OptunaEngine
+from search.spec import load_study
+from search.workers._worker import work
+
+study_path, storage, tracking = sys.argv[1:4]
+study = load_study(study_path)
+plan = prepare_run(study, storage_url=storage, tracking_uri=tracking, trials=None, timeout=None, seed=None, workers=1,
+                   data_sha256=dataset_for(study).info.sha256)
+real_report = OptunaEngine.report
+
+
+def report_like_optunas_journal_lock(self, ticket, epoch, logs):
+    if epoch == 1:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the stop lands while the report waits for the journal lock...
+            time.sleep(30)
+        except BaseException:  # ...and the lock's release raises over it, as optuna/storages/journal/_file.py does
+            raise FileNotFoundError("[Errno 2] No such file or directory: 'optuna.journal.lock-x.rename'") from None
+    return real_report(self, ticket, epoch, logs)
+
+
+OptunaEngine.report = report_like_optunas_journal_lock
+work(plan, "w-lock", 0)
+print("trained on", flush=True)
+"""
+
+
+def test_a_stop_that_a_library_turned_into_an_error_loses_the_trial_rather_than_failing_it(tmp_path):
+    """Ctrl-C while an epoch's report waits for Optuna's journal-file lock: the lock's cleanup raises
+    FileNotFoundError over the KeyboardInterrupt. Seen in a suite run: the trial ended FAIL with that
+    error, was not retried, and the resumed study counted a failure the user never caused."""
+    from tests.test_run_cli import journal, local_env, tracking
+
+    path = write_study(tmp_path, "replaced", search={"algorithm": "random", "trials": 2},
+                       fixed={"epochs": 4, "batch_size": 64, "patience": 0})
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(REPLACING_WORKER), str(path), journal(tmp_path),
+                           tracking(tmp_path)], capture_output=True, text=True, timeout=180, check=False,
+                          cwd=Path(__file__).parents[1], env=local_env(tmp_path))
+    assert "trained on" not in proc.stdout and proc.returncode != 0, proc.stderr[-3000:]
+    assert "KeyboardInterrupt" in proc.stderr
+    study = optuna.load_study(study_name="replaced", storage=get_storage(journal(tmp_path)))
+    lost, retry = study.get_trials()
+    assert (lost.state, lost.user_attrs.get(LOST), lost.user_attrs.get("first_trial")) == (
+        OState.FAIL, "interrupted", "middle")
+    assert "error" not in lost.user_attrs  # not a trial failure: the stop's
+    assert (retry.state, retry.system_attrs["failed_trial"]) == (OState.WAITING, lost.number)
+
+
 def test_a_worker_whose_interrupt_was_swallowed_takes_no_trial(tmp_path):
     """The daemon's SIGINT reached a slot while a library swallowed it (during its imports): the real worker
     loop must still stop before asking, or it takes a trial (a queued retry) only to abandon it."""

@@ -87,6 +87,12 @@ def run_trial(engine: Any, ticket: Any, *, study: Any, dataset: Any, train_seed:
         result = train_config(ticket.config, dataset, model_kind=study.spec.model, metric=study.metric,
                               direction=study.direction, report=report, seed=train_seed,
                               search_path=study.base_dir, keep_model=True)
+        if result.state is TrialState.FAIL:
+            # A stop that a library turned into an error is still a stop: the trial is lost (retried),
+            # not failed. Optuna's journal-file lock does it: a Ctrl-C while an epoch's report waits for
+            # the lock ends in ``except BaseException: self.release(); raise``, and the release raises
+            # FileNotFoundError over the KeyboardInterrupt.
+            raise_if_stopping()
     except KeyboardInterrupt:
         with interrupts_deferred(redeliver=False):  # a second signal must not leave it half failed
             engine.finish_lost(ticket, "interrupted")
