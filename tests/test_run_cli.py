@@ -134,21 +134,25 @@ def test_kill_9_a_worker_mid_trial_retries_its_trial(tmp_path):
 
 
 def test_ctrl_c_fails_running_trials_and_a_later_run_resumes(tmp_path):
-    # 30 epochs: the trials still running must outlast the signal's way in (on a fast machine
-    # 10-epoch trials all finished before the run had stopped its workers, and it exited 0)
+    # The signal must land while a trial runs. Waiting for "one complete, one running" was a race:
+    # the other worker's trial had started with the first and could finish within the signal's way
+    # in (1.2 s trials here; one suite run in a loaded fresh clone lost it). So wait for a trial that
+    # started after the first one completed: it has a whole trial (60 epochs) still to run.
     path = write_study(tmp_path, "interrupted", search={"trials": 4, "workers": 2, "algorithm": "random"},
-                       fixed={"epochs": 30, "batch_size": 32, "patience": 0})
+                       fixed={"epochs": 60, "batch_size": 32, "patience": 0})
     proc = start_run(tmp_path, str(path))
     url = journal(tmp_path)
 
-    def one_complete_one_running() -> bool:
+    def a_trial_started_after_one_completed() -> bool:
         try:
-            states = [t.state for t in load(url, "interrupted").get_trials()]
+            trials = load(url, "interrupted").get_trials()
         except KeyError:
             return False
-        return optuna.trial.TrialState.COMPLETE in states and optuna.trial.TrialState.RUNNING in states
+        completed = [t.datetime_complete for t in trials if t.state is optuna.trial.TrialState.COMPLETE]
+        return bool(completed) and any(t.state is optuna.trial.TrialState.RUNNING and t.datetime_start > min(completed)
+                                       for t in trials)
 
-    wait_for(one_complete_one_running, what="a complete trial while another runs")
+    wait_for(a_trial_started_after_one_completed, what="a trial started after the first one completed")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-3000:]
