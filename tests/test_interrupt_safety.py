@@ -170,8 +170,9 @@ def test_a_parent_killed_with_kill_9_interrupts_its_child_once(tmp_path):
     assert log.read_text().splitlines() == ["interrupt"]  # the kernel's signal; the watchdog adds none
 
 
-SWALLOWING_WORKER = """
-import sys, time
+# A worker process as the run starts one (die_with_parent first), with the study prepared and its plan at hand.
+WORKER_WITH_A_PLAN = """
+import os, signal, sys, time
 from search._lifetime import die_with_parent
 
 die_with_parent()
@@ -184,6 +185,9 @@ study_path, storage, tracking = sys.argv[1:4]
 study = load_study(study_path)
 plan = prepare_run(study, storage_url=storage, tracking_uri=tracking, trials=None, timeout=None, seed=None, workers=1,
                    data_sha256=dataset_for(study).info.sha256)
+"""
+
+SWALLOWING_WORKER = WORKER_WITH_A_PLAN + """
 try:
     print("ready", flush=True)
     time.sleep(120)  # stands for a library that imports inside `except:` and so swallows a KeyboardInterrupt
@@ -194,21 +198,9 @@ print("took work", flush=True)
 """
 
 
-REPLACING_WORKER = """
-import os, signal, sys, time
-from search._lifetime import die_with_parent
-
-die_with_parent()
-from search.data import dataset_for
-from search.driver import prepare_run
+REPLACING_WORKER = WORKER_WITH_A_PLAN + """
 from search.engines.optuna import OptunaEngine
-from search.spec import load_study
-from search.workers._worker import work
 
-study_path, storage, tracking = sys.argv[1:4]
-study = load_study(study_path)
-plan = prepare_run(study, storage_url=storage, tracking_uri=tracking, trials=None, timeout=None, seed=None, workers=1,
-                   data_sha256=dataset_for(study).info.sha256)
 real_report = OptunaEngine.report
 
 
